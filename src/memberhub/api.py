@@ -1,0 +1,151 @@
+"""The HTTP API: one NinjaAPI, its routers, authentication and the one error mapping."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
+from ninja.renderers import JSONRenderer
+from ninja.security import HttpBearer, SessionAuth
+
+from memberhub.access.principal import Principal, staff_principal
+from memberhub.access.services import apikey_authenticate
+from memberhub.core.errors import (
+    ApplicationError,
+    NotAuthenticated,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    ValidationFailed,
+)
+from memberhub.core.http import error_response
+
+log = logging.getLogger("memberhub.api")
+
+
+class StrictJsonParser(Parser):
+    def parse_body(self, request: HttpRequest) -> Any:
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            raise PayloadTooLarge() from None
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise ValidationFailed(_("The request body is not valid JSON."), code="malformed_json", status=400) from None
+
+
+class Utf8JSONRenderer(JSONRenderer):
+    """Chinese text as UTF-8, not \\u escapes: half the size and readable in logs."""
+
+    json_dumps_params = {"ensure_ascii": False}
+
+
+class ApiKeyAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> Principal | None:
+        return apikey_authenticate(token)
+
+
+class StaffSessionAuth(SessionAuth):
+    """A staff member logged in through the browser; CSRF is checked on unsafe methods."""
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        # No session cookie: not a browser session, so answer 401 rather than a CSRF 403.
+        if not request.COOKIES.get(self.param_name):
+            return None
+        return super()._get_key(request)
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Principal | None:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            return staff_principal(user)
+        return None
+
+
+api = NinjaAPI(
+    title="memberhub API",
+    version="1",
+    description="Membership and loyalty management. Errors: {code, message, detail}.",
+    urls_namespace="api",
+    auth=[ApiKeyAuth(), StaffSessionAuth()],
+    parser=StrictJsonParser(),
+    renderer=Utf8JSONRenderer(),
+    docs_url="/docs",
+)
+
+
+@api.exception_handler(ApplicationError)
+def _application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
+    return error_response(exc)
+
+
+@api.exception_handler(NinjaValidationError)
+def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    errors = [
+        {"loc": list(e.get("loc", [])), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in exc.errors
+    ]
+    return error_response(ValidationFailed(detail={"errors": errors}))
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(NotAuthenticated())
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, ApplicationError):  # raised by our parser, wrapped by ninja
+        return error_response(exc.__cause__)
+    if exc.status_code == 403 and "CSRF" in exc.message:
+        return error_response(PermissionDenied(_("CSRF check failed: send the X-CSRFToken header."), code="csrf_failed"))
+    code = {400: "bad_request", 403: "permission_denied", 404: "not_found", 405: "method_not_allowed",
+            429: "rate_limited"}.get(exc.status_code, "http_error")
+    return error_response(ApplicationError(exc.message, code=code, status=exc.status_code))
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(NotFound())
+
+
+@api.exception_handler(DjangoPermissionDenied)
+def _forbidden(request: HttpRequest, exc: DjangoPermissionDenied) -> HttpResponse:
+    return error_response(PermissionDenied())
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return error_response(PayloadTooLarge())
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(
+        ApplicationError(_("An internal error occurred; it has been logged."), code="internal_error", status=500)
+    )
+
+
+def _routers() -> None:
+    from memberhub.access.api import router as access_router
+    from memberhub.audit.api import router as audit_router
+    from memberhub.members.api import router as members_router
+    from memberhub.stores.api import router as stores_router
+
+    api.add_router("/auth", access_router)
+    api.add_router("/members", members_router)
+    api.add_router("/stores", stores_router)
+    api.add_router("/audit", audit_router)
+
+
+_routers()

@@ -1,0 +1,45 @@
+"""The `memberhub` command: presets the settings and runs the management commands.
+
+    memberhub serve [--host H] [--port P] [--demo]   start the service
+    memberhub worker                                   background and periodic jobs
+    memberhub migrate | createadmin | check
+    memberhub apikey create --name N --scopes S
+    memberhub import members FILE
+    memberhub analytics rfm|clv --from-csv FILE ...    (no database needed)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ALIASES = {"import": "import_data"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "analytics" and "--from-csv" in args:
+        # Works on any export without a database or even settings.
+        from memberhub.analytics.csv_cli import run
+
+        return run(args[1:], sys.stdout, sys.stderr)
+    if args and args[0] in ALIASES:
+        args[0] = ALIASES[args[0]]
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memberhub.settings")
+    from memberhub.conf import ConfigError
+
+    try:
+        import django
+
+        django.setup()
+    except ConfigError as exc:
+        print(f"memberhub: configuration error: {exc}", file=sys.stderr)
+        return 2
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["memberhub", *args])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Strict parsers for environment settings.
+
+A wrong value stops the start with a message that names the variable; a silent
+fallback to a default would hide a typo in production.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+PREFIX = "MEMBERHUB_"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is shown to whoever starts the service."""
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def env_str(name: str, default: str | None = None, *, env: Mapping[str, str] = os.environ) -> str | None:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    return value
+
+
+def env_bool(name: str, default: bool, *, env: Mapping[str, str] = os.environ) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    low = raw.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean: use one of 1/0, true/false, yes/no, on/off")
+
+
+def env_int(
+    name: str, default: int, *, minimum: int | None = None, maximum: int | None = None,
+    env: Mapping[str, str] = os.environ,
+) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name}={value} is below the minimum {minimum}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name}={value} is above the maximum {maximum}")
+    return value
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...], *, env: Mapping[str, str] = os.environ) -> str:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name}={raw!r} is not one of: {', '.join(choices)}")
+    return value
+
+
+def env_list(name: str, default: list[str], *, env: Mapping[str, str] = os.environ) -> list[str]:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def env_parsed(name: str, parse: Callable[[str], T], default: T, *, env: Mapping[str, str] = os.environ) -> T:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return parse(raw)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{name}={raw!r} is invalid: {exc}") from None
+
+
+def default_data_dir() -> Path:
+    """The user's data directory (XDG on Linux), where the embedded database lives."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "memberhub"
+
+
+def persistent_secret(path: Path, make: Callable[[], str]) -> str:
+    """Read a development secret from the data dir, creating it once.
+
+    Development keeps working across restarts without the operator inventing keys;
+    production refuses this path (see settings) and demands explicit secrets.
+    """
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    # O_EXCL: two processes starting at once must not write different keys.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value)
+    return value
+
+
+def random_token() -> str:
+    return secrets.token_urlsafe(48)

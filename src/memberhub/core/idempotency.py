@@ -1,0 +1,120 @@
+"""Idempotency-Key for every effectful POST under /api/.
+
+- first request: claims the key (committed at once, so a twin in flight sees it), runs,
+  and stores a 2xx response in the same transaction as the effect;
+- replay with the same body: the stored response, with `Idempotent-Replayed: true`;
+- same key, different body: 422 `idempotency_key_reused`;
+- same key while the first is still running: 409 `idempotency_in_flight`;
+- a non-2xx outcome stores nothing (the effect was rolled back), so the client may retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
+
+from memberhub.core.errors import Conflict, PayloadTooLarge, ValidationFailed
+from memberhub.core.http import error_response
+from memberhub.core.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 200
+
+
+class _DiscardEffect(Exception):
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+def _scope(request: HttpRequest) -> str:
+    auth = request.headers.get("Authorization")
+    if auth:
+        return "h:" + hashlib.sha256(auth.encode()).hexdigest()[:64]
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"u:{user.pk}"
+    return "anon"
+
+
+def _fingerprint(request: HttpRequest, body: bytes) -> str:
+    h = hashlib.sha256()
+    h.update(request.method.encode() if request.method else b"")
+    h.update(b"\0" + request.get_full_path().encode() + b"\0")
+    h.update(body)
+    return h.hexdigest()
+
+
+def _replay(record: IdempotencyRecord) -> HttpResponse:
+    response = HttpResponse(
+        bytes(record.response_body or b""),
+        status=record.response_status or 200,
+        content_type=record.response_content_type or "application/json",
+    )
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+class IdempotencyMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        key = request.headers.get(HEADER)
+        if request.method != "POST" or key is None or not request.path.startswith("/api/"):
+            return self.get_response(request)
+        if not key or len(key) > MAX_KEY_LENGTH:
+            return error_response(
+                ValidationFailed(
+                    _("The Idempotency-Key header must be 1 to %(max)d characters.") % {"max": MAX_KEY_LENGTH},
+                    code="invalid_idempotency_key",
+                )
+            )
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            return error_response(PayloadTooLarge())
+        scope, fingerprint = _scope(request), _fingerprint(request, body)
+
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(scope=scope, key=key, fingerprint=fingerprint)
+        except IntegrityError:
+            existing = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
+            if existing is not None and existing.fingerprint != fingerprint:
+                return error_response(
+                    ValidationFailed(
+                        _("This Idempotency-Key was already used with a different request."),
+                        code="idempotency_key_reused",
+                    )
+                )
+            if existing is None or existing.state == IdempotencyRecord.State.IN_FLIGHT:
+                return error_response(
+                    Conflict(
+                        _("A request with this Idempotency-Key is still being processed."),
+                        code="idempotency_in_flight",
+                    )
+                )
+            return _replay(existing)
+
+        try:
+            with transaction.atomic():
+                response = self.get_response(request)
+                if not 200 <= response.status_code < 300 or getattr(response, "streaming", False):
+                    raise _DiscardEffect(response)
+                record.state = IdempotencyRecord.State.DONE
+                record.response_status = response.status_code
+                record.response_body = response.content
+                record.response_content_type = response.get("Content-Type", "application/json")
+                record.save(update_fields=["state", "response_status", "response_body", "response_content_type"])
+            return response
+        except _DiscardEffect as discard:
+            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            return discard.response
+        except BaseException:
+            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            raise

@@ -1,0 +1,24 @@
+"""Periodic housekeeping jobs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task
+
+from memberhub.core.models import IdempotencyRecord
+
+
+def idempotency_purge() -> int:
+    """Forget idempotency keys older than MEMBERHUB_IDEMPOTENCY_TTL_HOURS."""
+    cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+@db_periodic_task(crontab(minute="17"))
+def idempotency_purge_task() -> int:
+    return idempotency_purge()

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from ninja import File, Query, Router, Schema, Status
+from ninja.files import UploadedFile
+
+from memberhub.core.errors import PayloadTooLarge
+from memberhub.core.pagination import paginate
+from memberhub.core.schemas import ErrorOut, ReasonIn
+from memberhub.core.tabular import rows_from_file
+from memberhub.members import duplicates, imports, merge, privacy, selectors, services
+from memberhub.members.presenters import member_public
+from memberhub.members.schemas import (
+    DuplicateOut,
+    ImportReportOut,
+    MemberIn,
+    MemberOut,
+    MemberPage,
+    MemberPatch,
+    MergeIn,
+)
+
+router = Router(tags=["members"])
+ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+class MemberFilters(Schema):
+    phone: str | None = None
+    name: str | None = None
+    store: str | None = None
+    status: str | None = None
+    registered_from: datetime | None = None
+    registered_to: datetime | None = None
+    birth_month: int | None = None
+    cursor: str | None = None
+    limit: int = 50
+
+
+def _out(request: HttpRequest, member: Any) -> dict[str, Any]:
+    return member_public(member, viewer=request.auth)  # type: ignore[attr-defined]
+
+
+@router.post("", response={201: MemberOut, **ERRORS}, summary="Register a member")
+def member_register(request: HttpRequest, body: MemberIn) -> Status[dict[str, Any]]:
+    data = services.MemberInput(
+        **body.model_dump(exclude={"consents"}),
+        consents=tuple(services.ConsentInput(**c.model_dump()) for c in body.consents),
+    )
+    member = services.member_register(actor=request.auth, data=data)  # type: ignore[attr-defined]
+    return Status(201, _out(request, member))
+
+
+@router.get("", response={200: MemberPage, **ERRORS}, summary="List members")
+def member_list(request: HttpRequest, filters: Query[MemberFilters]) -> dict[str, Any]:
+    qs = selectors.member_list(
+        actor=request.auth,  # type: ignore[attr-defined]
+        **filters.model_dump(exclude={"cursor", "limit"}),
+    )
+    page, next_cursor = paginate(qs, cursor=filters.cursor, limit=filters.limit)
+    return {"items": [_out(request, m) for m in page], "next_cursor": next_cursor}
+
+
+@router.get("/lookup", response={200: MemberOut, **ERRORS}, summary="Find a member by phone, card code or member number")
+def member_lookup(request: HttpRequest, key: str) -> dict[str, Any]:
+    return _out(request, selectors.member_lookup(actor=request.auth, key=key))  # type: ignore[attr-defined]
+
+
+@router.get("/duplicates", response={200: list[DuplicateOut], **ERRORS}, summary="Likely duplicate members")
+def member_duplicates(request: HttpRequest, limit: int = 100) -> list[dict[str, Any]]:
+    request.auth.require("members:merge")  # type: ignore[attr-defined]
+    return duplicates.member_duplicates(actor=request.auth, limit=min(max(limit, 1), 1000))  # type: ignore[attr-defined]
+
+
+@router.post("/merge", response={200: MemberOut, **ERRORS}, summary="Merge two members into one")
+def member_merge(request: HttpRequest, body: MergeIn) -> dict[str, Any]:
+    member = merge.member_merge(actor=request.auth, **body.model_dump())  # type: ignore[attr-defined]
+    return _out(request, member)
+
+
+@router.post("/import", response={200: ImportReportOut, **ERRORS}, summary="Import members from CSV or Excel")
+def member_import(request: HttpRequest, file: File[UploadedFile]) -> dict[str, Any]:
+    if file.size and file.size > settings.MAX_IMPORT_BYTES:
+        raise PayloadTooLarge(_("The file is too large."))
+    report = imports.members_import(
+        actor=request.auth,  # type: ignore[attr-defined]
+        rows=rows_from_file(file.file, filename=file.name or ""),
+    )
+    return report.as_dict()
+
+
+@router.get("/{member_id}", response={200: MemberOut, **ERRORS}, summary="Read a member")
+def member_get(request: HttpRequest, member_id: int) -> dict[str, Any]:
+    return _out(request, selectors.member_get(actor=request.auth, member_id=member_id))  # type: ignore[attr-defined]
+
+
+@router.patch("/{member_id}", response={200: MemberOut, **ERRORS}, summary="Change a member's data")
+def member_update(request: HttpRequest, member_id: int, body: MemberPatch) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True, exclude={"reason", "consents"})
+    if body.consents is not None:
+        changes["consents"] = [services.ConsentInput(**c.model_dump()) for c in body.consents]
+    member = services.member_update(
+        actor=request.auth, member_id=member_id, changes=changes, reason=body.reason  # type: ignore[attr-defined]
+    )
+    return _out(request, selectors.member_get(actor=request.auth, member_id=member.pk))  # type: ignore[attr-defined]
+
+
+@router.post("/{member_id}/freeze", response={200: MemberOut, **ERRORS}, summary="Freeze a member")
+def member_freeze(request: HttpRequest, member_id: int, body: ReasonIn) -> dict[str, Any]:
+    member = services.member_set_frozen(actor=request.auth, member_id=member_id, frozen=True, reason=body.reason)  # type: ignore[attr-defined]
+    return _out(request, member)
+
+
+@router.post("/{member_id}/unfreeze", response={200: MemberOut, **ERRORS}, summary="Unfreeze a member")
+def member_unfreeze(request: HttpRequest, member_id: int, body: ReasonIn) -> dict[str, Any]:
+    member = services.member_set_frozen(actor=request.auth, member_id=member_id, frozen=False, reason=body.reason)  # type: ignore[attr-defined]
+    return _out(request, member)
+
+
+@router.post("/{member_id}/erase", response={200: MemberOut, **ERRORS}, summary="Erase a member's personal data (注销)")
+def member_erase(request: HttpRequest, member_id: int, body: ReasonIn) -> dict[str, Any]:
+    member = privacy.member_erase(actor=request.auth, member_id=member_id, reason=body.reason)  # type: ignore[attr-defined]
+    return _out(request, member)
+
+
+@router.get("/{member_id}/export", response={200: dict, **ERRORS}, summary="Everything held about a member")
+def member_export(request: HttpRequest, member_id: int) -> dict[str, Any]:
+    return privacy.member_export(actor=request.auth, member_id=member_id)  # type: ignore[attr-defined]

@@ -1,0 +1,246 @@
+"""Writes to the member register. Each function owns one transaction and writes its audit entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from memberhub.access.principal import Principal
+from memberhub.access.roles import Cap
+from memberhub.audit.services import audit_record
+from memberhub.core.crypto import blind_index, encrypt
+from memberhub.core.errors import Conflict, NotFound, ValidationFailed
+from memberhub.domain.member_identity import (
+    IdentityError,
+    card_code_new,
+    email_normalise,
+    name_clean,
+    phone_normalise,
+)
+from memberhub.members.models import Member, MemberConsent
+from memberhub.members.presenters import member_audit_view
+from memberhub.stores.models import Store
+
+LIVE = (Member.Status.ACTIVE, Member.Status.FROZEN)
+SENSITIVE_FIELDS = frozenset({"phone", "email", "id_number"})
+
+_IDENTITY_MESSAGES = {
+    "phone_required": _("A mobile phone number is required."),
+    "phone_invalid": _("This is not a valid mobile phone number."),
+    "phone_not_mobile": _("Only mobile phone numbers can be registered."),
+    "email_invalid": _("This is not a valid email address."),
+    "name_too_long": _("The name is too long."),
+    "name_invalid_characters": _("The name contains characters that are not allowed."),
+}
+
+
+@dataclass(frozen=True)
+class ConsentInput:
+    channel: str
+    granted: bool
+    source: str = "api"
+
+
+@dataclass(frozen=True)
+class MemberInput:
+    phone: str
+    email: str | None = None
+    name: str = ""
+    gender: str = Member.Gender.UNKNOWN
+    birthday: date | None = None
+    address: str | None = None
+    id_number: str | None = None
+    source: str = Member.Source.STORE
+    home_store: str | None = None  # store code
+    consents: tuple[ConsentInput, ...] = field(default_factory=tuple)
+
+
+def identity_error(exc: IdentityError) -> ValidationFailed:
+    return ValidationFailed(
+        _IDENTITY_MESSAGES.get(exc.code, _("The request is not valid.")), code=exc.code, detail={"field": exc.field}
+    )
+
+
+def phone_index_of(raw: str) -> str:
+    try:
+        e164 = phone_normalise(raw, region=settings.DEFAULT_PHONE_REGION)
+    except IdentityError as exc:
+        raise identity_error(exc) from None
+    return blind_index(e164, purpose="phone") or ""
+
+
+def _store_for(actor: Principal, code: str | None) -> Store | None:
+    if code is None:
+        if actor.store_ids is not None and len(actor.store_ids) == 1:
+            return Store.objects.get(pk=next(iter(actor.store_ids)))
+        if actor.store_ids is not None:
+            raise ValidationFailed(_("Name the member's home store."), code="home_store_required")
+        return None
+    store = Store.objects.filter(code=code).first()
+    if store is None:
+        raise ValidationFailed(_("Unknown store."), code="store_not_found", detail={"home_store": code})
+    actor.require_store(store.pk)
+    return store
+
+
+def _taken(index_field: str, value: str, *, exclude_pk: int | None = None) -> Member | None:
+    qs = Member.objects.filter(**{index_field: value}, status__in=LIVE)
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    return qs.first()
+
+
+def _conflict(field_name: str, member: Member) -> Conflict:
+    code = "member_phone_taken" if field_name == "phone_index" else "member_email_taken"
+    message = (
+        _("A member with this phone number already exists.")
+        if field_name == "phone_index"
+        else _("A member with this email address already exists.")
+    )
+    return Conflict(message, code=code, detail={"member_id": member.pk, "member_no": member.member_no})
+
+
+def _consents_apply(member: Member, consents: tuple[ConsentInput, ...], now: datetime) -> None:
+    for consent in consents:
+        if consent.channel not in MemberConsent.Channel.values:
+            raise ValidationFailed(
+                _("Unknown consent channel."), code="invalid_consent_channel",
+                detail={"channel": consent.channel, "allowed": list(MemberConsent.Channel.values)},
+            )
+        MemberConsent.objects.update_or_create(
+            member=member, channel=consent.channel,
+            defaults={"granted": consent.granted, "changed_at": now, "source": consent.source[:40]},
+        )
+
+
+def _clean(data: MemberInput) -> dict[str, Any]:
+    try:
+        phone = phone_normalise(data.phone, region=settings.DEFAULT_PHONE_REGION)
+        email = email_normalise(data.email)
+        name = name_clean(data.name)
+    except IdentityError as exc:
+        raise identity_error(exc) from None
+    if data.birthday is not None and data.birthday > timezone.localdate():
+        raise ValidationFailed(_("The birthday is in the future."), code="birthday_in_future")
+    return {
+        "phone_enc": encrypt(phone), "phone_index": blind_index(phone, purpose="phone"),
+        "email_enc": encrypt(email), "email_index": blind_index(email, purpose="email"),
+        "address_enc": encrypt((data.address or "").strip() or None),
+        "id_number_enc": encrypt((data.id_number or "").strip().upper() or None),
+        "name": name, "gender": data.gender, "birthday": data.birthday,
+        "birth_month": data.birthday.month if data.birthday else None, "source": data.source,
+    }
+
+
+def member_register(
+    *, actor: Principal, data: MemberInput, import_key: str | None = None, now: datetime | None = None
+) -> Member:
+    """Register a member. The same phone in any format answers 409 with the existing member."""
+    actor.require(Cap.MEMBERS_WRITE)
+    values = _clean(data)
+    store = _store_for(actor, data.home_store)
+    now = now or timezone.now()
+    with transaction.atomic():
+        for index_field in ("phone_index", "email_index"):
+            if values[index_field] and (existing := _taken(index_field, values[index_field])):
+                raise _conflict(index_field, existing)
+        member = None
+        for _attempt in range(5):  # a card-code collision is astronomically rare; retry anyway
+            try:
+                with transaction.atomic():
+                    member = Member.objects.create(
+                        **values, card_code=card_code_new(), home_store=store, registered_at=now, import_key=import_key
+                    )
+                break
+            except IntegrityError:
+                for index_field in ("phone_index", "email_index"):
+                    if values[index_field] and (existing := _taken(index_field, values[index_field])):
+                        raise _conflict(index_field, existing) from None
+        if member is None:
+            raise Conflict(_("Could not allocate a card code; try again."), code="card_code_exhausted")
+        _consents_apply(member, data.consents, now)
+        audit_record(actor=actor, action="member.register", target=member, after=member_audit_view(member))
+    return member
+
+
+def member_for_update(*, actor: Principal, member_id: int) -> Member:
+    member = Member.objects.select_for_update().select_related("home_store").filter(pk=member_id).first()
+    if member is None or not actor.sees_store(member.home_store_id):
+        raise NotFound(_("No such member."), code="member_not_found")
+    return member
+
+
+def require_live(member: Member) -> None:
+    if member.status == Member.Status.ERASED:
+        raise Conflict(_("This member has been erased."), code="member_erased")
+    if member.status == Member.Status.MERGED:
+        raise Conflict(
+            _("This member was merged into another."), code="member_merged",
+            detail={"merged_into": member.merged_into_id},
+        )
+
+
+def member_update(*, actor: Principal, member_id: int, changes: dict[str, Any], reason: str = "") -> Member:
+    """Partial update. Changing phone, email or ID number needs a reason."""
+    actor.require(Cap.MEMBERS_WRITE)
+    if SENSITIVE_FIELDS & changes.keys() and not reason.strip():
+        raise ValidationFailed(
+            _("A reason is required to change phone, email or ID number."), code="reason_required",
+            detail={"fields": sorted(SENSITIVE_FIELDS & changes.keys())},
+        )
+    with transaction.atomic():
+        member = member_for_update(actor=actor, member_id=member_id)
+        require_live(member)
+        before = member_audit_view(member)
+        merged = MemberInput(
+            phone=changes.get("phone") or member.phone or "",
+            email=changes.get("email", member.email),
+            name=changes.get("name", member.name),
+            gender=changes.get("gender", member.gender),
+            birthday=changes.get("birthday", member.birthday),
+            address=changes.get("address", member.address),
+            id_number=changes.get("id_number", member.id_number),
+            source=changes.get("source", member.source),
+        )
+        values = _clean(merged)
+        for index_field in ("phone_index", "email_index"):
+            if values[index_field] and (existing := _taken(index_field, values[index_field], exclude_pk=member.pk)):
+                raise _conflict(index_field, existing)
+        if "home_store" in changes:
+            store = _store_for(actor, changes["home_store"])
+            member.home_store = store
+        for key, value in values.items():
+            setattr(member, key, value)
+        member.save()
+        if "consents" in changes:
+            _consents_apply(member, tuple(changes["consents"]), timezone.now())
+        audit_record(
+            actor=actor, action="member.update", target=member, before=before, after=member_audit_view(member),
+            reason=reason, diff=True,
+        )
+    return member
+
+
+def member_set_frozen(*, actor: Principal, member_id: int, frozen: bool, reason: str) -> Member:
+    actor.require(Cap.MEMBERS_FREEZE)
+    if not reason.strip():
+        raise ValidationFailed(_("A reason is required."), code="reason_required")
+    with transaction.atomic():
+        member = member_for_update(actor=actor, member_id=member_id)
+        require_live(member)
+        target = Member.Status.FROZEN if frozen else Member.Status.ACTIVE
+        if member.status != target:
+            before = member.status
+            member.status = target
+            member.save(update_fields=["status", "updated_at"])
+            audit_record(
+                actor=actor, action="member.freeze" if frozen else "member.unfreeze", target=member,
+                before={"status": before}, after={"status": target}, reason=reason,
+            )
+    return member

@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import path
+
+from memberhub.api import api
+
+
+def health(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("", lambda request: redirect("/api/v1/docs")),
+    path("healthz", health),
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+]

@@ -1,0 +1,91 @@
+"""Shared fixtures: stores, staff of every role, API keys, and an API client helper."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from memberhub.access.principal import Principal, system_principal
+from memberhub.access.roles import ALL_CAPS
+
+
+class Api:
+    """A thin JSON client for /api/v1 with a bearer key or a logged-in session."""
+
+    def __init__(self, client: Client, token: str | None = None) -> None:
+        self.client = client
+        self.headers: dict[str, str] = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+
+    def _call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        extra = {**self.headers, **{f"HTTP_{k.upper().replace('-', '_')}": v for k, v in (headers or {}).items()}}
+        fn = getattr(self.client, method)
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        if method in ("get", "delete"):
+            return fn(f"/api/v1{path}", data=kw.get("params"), **extra)
+        return fn(f"/api/v1{path}", data=body, content_type=kw.get("content_type", "application/json"), **extra)
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self._call("get", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> Any:
+        return self._call("post", path, body, **kw)
+
+    def patch(self, path: str, body: Any = None, **kw: Any) -> Any:
+        return self._call("patch", path, body, **kw)
+
+
+@pytest.fixture
+def stores(db: Any) -> dict[str, Any]:
+    from memberhub.stores.models import Store
+
+    return {
+        code: Store.objects.create(code=code, name=name)
+        for code, name in (("SH", "上海南京路店"), ("BJ", "北京三里屯店"), ("ONLINE", "官方商城"))
+    }
+
+
+@pytest.fixture
+def system() -> Principal:
+    return system_principal("test")
+
+
+@pytest.fixture
+def make_key(stores: dict[str, Any], system: Principal) -> Callable[..., str]:
+    from memberhub.access.services import apikey_create
+
+    def make(scopes: list[str] | None = None, store_codes: list[str] | None = None) -> str:
+        _key, plain = apikey_create(actor=system, name="test", scopes=scopes or sorted(ALL_CAPS), store_codes=store_codes)
+        return plain
+
+    return make
+
+
+@pytest.fixture
+def admin_api(make_key: Callable[..., str], client: Client) -> Api:
+    return Api(client, make_key())
+
+
+@pytest.fixture
+def make_staff(stores: dict[str, Any]) -> Callable[..., Any]:
+    from memberhub.access.services import staff_create
+
+    def make(role: str, store_codes: list[str] | None = None, username: str | None = None) -> Any:
+        return staff_create(actor=None, username=username or f"{role}-{'-'.join(store_codes or ['all'])}",
+                            password="pw-123456789", role=role, store_codes=store_codes)
+
+    return make
+
+
+@pytest.fixture
+def staff_api(make_staff: Callable[..., Any]) -> Callable[..., Api]:
+    def make(role: str, store_codes: list[str] | None = None) -> Api:
+        client = Client()
+        client.force_login(make_staff(role, store_codes))
+        return Api(client)
+
+    return make
