@@ -28,6 +28,8 @@ from memberhub.core.errors import (
     ValidationFailed,
 )
 from memberhub.core.http import error_response
+from memberhub.core.messages import domain_message
+from memberhub.domain.errors import DomainError
 
 log = logging.getLogger("memberhub.api")
 
@@ -88,6 +90,12 @@ def _application_error(request: HttpRequest, exc: ApplicationError) -> HttpRespo
     return error_response(exc)
 
 
+@api.exception_handler(DomainError)
+def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    """A business rule refused the operation; its code and numbers pass through unchanged."""
+    return error_response(ApplicationError(domain_message(exc), code=exc.code, status=422, detail=exc.params))
+
+
 @api.exception_handler(NinjaValidationError)
 def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     errors = [
@@ -136,16 +144,21 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     )
 
 
-def _routers() -> None:
-    from memberhub.access.api import router as access_router
-    from memberhub.audit.api import router as audit_router
-    from memberhub.members.api import router as members_router
-    from memberhub.stores.api import router as stores_router
+# Each app that serves HTTP exposes `router` in its api.py; mounted at the given prefix.
+ROUTERS = {
+    "/auth": "memberhub.access.api.router",
+    "/members": "memberhub.members.api.router",
+    "/stores": "memberhub.stores.api.router",
+    "/audit": "memberhub.audit.api.router",
+    "/loyalty": "memberhub.loyalty.api.router",
+}
 
-    api.add_router("/auth", access_router)
-    api.add_router("/members", members_router)
-    api.add_router("/stores", stores_router)
-    api.add_router("/audit", audit_router)
+
+def _routers() -> None:
+    from django.utils.module_loading import import_string
+
+    for prefix, dotted in ROUTERS.items():
+        api.add_router(prefix, import_string(dotted))
 
 
 _routers()

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "memberhub.access",
     "memberhub.audit",
     "memberhub.members",
+    "memberhub.loyalty",
     "memberhub.analytics",
 ]
 

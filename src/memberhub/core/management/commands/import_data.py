@@ -11,7 +11,9 @@ from memberhub.access.principal import system_principal
 from memberhub.core.errors import ApplicationError
 from memberhub.core.tabular import open_path, rows_from_file
 
-IMPORTERS = {"members": "memberhub.members.imports.members_import"}
+IMPORTERS = {
+    "members": "memberhub.members.imports.members_import",
+}
 
 
 def _count_rows(path: Path) -> int | None:
