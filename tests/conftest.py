@@ -89,3 +89,55 @@ def staff_api(make_staff: Callable[..., Any]) -> Callable[..., Api]:
         return Api(client)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _no_server_errors(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Fail any test during which the API answered 500, whatever the test itself asserted
+    (threads included: the test client is patched at class level)."""
+    errors: list[str] = []
+    original = Client.request
+
+    def request(self: Client, **kw: Any) -> Any:
+        response = original(self, **kw)
+        if response.status_code >= 500:
+            errors.append(f"{kw.get('REQUEST_METHOD')} {kw.get('PATH_INFO')} -> {response.status_code}: "
+                          f"{response.content[:300]!r}")
+        return response
+
+    monkeypatch.setattr(Client, "request", request)
+    yield
+    assert not errors, "server errors: " + "; ".join(errors)
+
+
+# --- run-level guards used by scripts/test -------------------------------------------------
+
+def pytest_sessionstart(session: Any) -> None:
+    """Fail fast when the suite runs on another database than the one it was meant for."""
+    import os
+
+    expected = os.environ.get("MEMBERHUB_EXPECT_DB")
+    if expected:
+        from django.conf import settings
+
+        engine = settings.DATABASES["default"]["ENGINE"]
+        if expected not in engine:
+            raise pytest.UsageError(f"expected the {expected} database, settings use {engine}")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
+    import os
+
+    skipped = terminalreporter.stats.get("skipped", [])
+    if os.environ.get("MEMBERHUB_FAIL_ON_SKIP") == "1" and skipped:
+        terminalreporter.write_line(f"FAIL: {len(skipped)} test(s) skipped; every suite must run here", red=True)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    import os
+
+    if os.environ.get("MEMBERHUB_FAIL_ON_SKIP") == "1" and session.config.pluginmanager.get_plugin("terminalreporter"):
+        stats = session.config.pluginmanager.get_plugin("terminalreporter").stats
+        if stats.get("skipped") and session.exitstatus == 0:
+            session.exitstatus = 1
