@@ -46,12 +46,16 @@ def migrations_pending() -> bool:
     return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
 
 
-def migrate_if_behind(out: TextIO) -> bool:
+def migrate_if_behind(out: TextIO, *, ensure_admin: bool = False) -> bool:
+    """Migrate when behind and, if asked, create the first administrator, all under the lock:
+    two processes starting at once must neither migrate twice nor create two administrators."""
     with migration_lock():
-        if not migrations_pending():
-            return False
-        call_command("migrate", interactive=False, verbosity=1, stdout=out)
-        return True
+        migrated = migrations_pending()
+        if migrated:
+            call_command("migrate", interactive=False, verbosity=1, stdout=out)
+        if ensure_admin:
+            admin_ensure(out)
+        return migrated
 
 
 def admin_ensure(out: TextIO) -> None:

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from memberhub.core.bootstrap import admin_ensure, migrate_if_behind
+from memberhub.core.bootstrap import migrate_if_behind
 
 
 class Command(BaseCommand):
@@ -20,9 +20,8 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=int(os.environ.get("MEMBERHUB_WEB_THREADS", "4")))
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        if migrate_if_behind(self.stdout):
+        if migrate_if_behind(self.stdout, ensure_admin=True):
             self.stdout.write("Database migrated.")
-        admin_ensure(self.stdout)
         if opts["demo"]:
             from memberhub.core.demo import demo_load
 
