@@ -54,6 +54,7 @@ def system_principal(label: str | None = None) -> Principal:
 
 def staff_principal(user: Any) -> Principal:
     profile = getattr(user, "staff", None) if hasattr(user, "staff") else None
+    stores: frozenset[int] | None
     if user.is_superuser:
         caps, stores = ALL_CAPS, None
     elif profile is None:

@@ -7,13 +7,14 @@ import fcntl
 import os
 import secrets
 from collections.abc import Iterator
-from typing import TextIO
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
+
+from memberhub.core.output import Writer
 
 _PG_LOCK_KEY = 0x6D656D62  # "memb": one advisory lock id for migrations
 
@@ -46,7 +47,7 @@ def migrations_pending() -> bool:
     return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
 
 
-def migrate_if_behind(out: TextIO, *, ensure_admin: bool = False) -> bool:
+def migrate_if_behind(out: Writer, *, ensure_admin: bool = False) -> bool:
     """Migrate when behind and, if asked, create the first administrator, all under the lock:
     two processes starting at once must neither migrate twice nor create two administrators."""
     with migration_lock():
@@ -58,7 +59,7 @@ def migrate_if_behind(out: TextIO, *, ensure_admin: bool = False) -> bool:
         return migrated
 
 
-def admin_ensure(out: TextIO) -> None:
+def admin_ensure(out: Writer) -> None:
     """Create the first administrator when none exists; print a generated password once."""
     User = get_user_model()
     if User.objects.filter(is_superuser=True).exists():

@@ -9,17 +9,17 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import date, timedelta
-from typing import TextIO
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from memberhub.access.principal import system_principal
 from memberhub.core.errors import Conflict
+from memberhub.core.output import Writer
 from memberhub.stores.models import Store
 
 DEMO_PASSWORD = "demo-pass-2026"
-DEMO_LOADERS: list[Callable[[TextIO], None]] = []
+DEMO_LOADERS: list[Callable[[Writer], None]] = []
 
 STORES = [
     ("SH-NJL", "上海南京路店", "上海", "offline"),
@@ -40,7 +40,7 @@ def _name(rng: random.Random) -> str:
     return rng.choice(SURNAMES) + given
 
 
-def demo_load(*, out: TextIO, members: int = 300, seed: int = 20261125) -> None:
+def demo_load(*, out: Writer, members: int = 300, seed: int = 20261125) -> None:
     from memberhub.access.services import staff_create
     from memberhub.members.services import ConsentInput, MemberInput, member_register
 

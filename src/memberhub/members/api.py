@@ -88,7 +88,7 @@ def member_import(request: HttpRequest, file: File[UploadedFile]) -> dict[str, A
         raise PayloadTooLarge(_("The file is too large."))
     report = imports.members_import(
         actor=request.auth,  # type: ignore[attr-defined]
-        rows=rows_from_file(file.file, filename=file.name or ""),
+        rows=rows_from_file(file.open("rb"), filename=file.name or ""),
     )
     return report.as_dict()
 

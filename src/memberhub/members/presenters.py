@@ -37,7 +37,7 @@ def member_public(member: Member, *, viewer: Principal) -> dict[str, Any]:
         "gender": member.gender,
         "birthday": member.birthday,
         "source": member.source,
-        "home_store": member.home_store.code if member.home_store_id else None,
+        "home_store": member.home_store.code if member.home_store is not None else None,
         "status": member.status,
         "merged_into": member.merged_into_id,
         "registered_at": member.registered_at,
