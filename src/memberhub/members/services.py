@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
+from memberhub.core import events
 from memberhub.core.crypto import blind_index, encrypt
 from memberhub.core.errors import Conflict, NotFound, ValidationFailed
 from memberhub.domain.member_identity import (
@@ -166,6 +167,7 @@ def member_register(
             raise Conflict(_("Could not allocate a card code; try again."), code="card_code_exhausted")
         _consents_apply(member, data.consents, now)
         audit_record(actor=actor, action="member.register", target=member, after=member_audit_view(member))
+        events.emit(events.MEMBER_REGISTERED, member_id=member.pk)
     return member
 
 
