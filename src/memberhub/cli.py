@@ -18,7 +18,7 @@ ALIASES = {"import": "import_data"}
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == "analytics" and "--from-csv" in args:
+    if args and args[0] == "analytics":
         # Works on any export without a database or even settings.
         from memberhub.analytics.csv_cli import run
 
