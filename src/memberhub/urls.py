@@ -4,6 +4,7 @@ from django.shortcuts import redirect
 from django.urls import path
 
 from memberhub.api import api
+from memberhub.core.http import api_not_found
 
 
 def health(request: HttpRequest) -> HttpResponse:
@@ -15,4 +16,5 @@ urlpatterns = [
     path("healthz", health),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("api/<path:rest>", api_not_found),  # last: only what no API route matched
 ]

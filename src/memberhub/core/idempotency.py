@@ -80,11 +80,18 @@ class IdempotencyMiddleware:
             return error_response(PayloadTooLarge())
         scope, fingerprint = _scope(request), _fingerprint(request, body)
 
-        try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(scope=scope, key=key, fingerprint=fingerprint)
-        except IntegrityError:
-            existing = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
+        # Look before claiming: a plain read does not wait for a writer, whereas the claim's
+        # INSERT would queue on SQLite's write lock behind the twin in flight (IMMEDIATE mode)
+        # and then replay or time out instead of answering 409.
+        existing = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
+        record = None
+        if existing is None:
+            try:
+                with transaction.atomic():
+                    record = IdempotencyRecord.objects.create(scope=scope, key=key, fingerprint=fingerprint)
+            except IntegrityError:
+                existing = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
+        if record is None:
             if existing is not None and existing.fingerprint != fingerprint:
                 return error_response(
                     ValidationFailed(

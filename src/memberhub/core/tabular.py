@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -71,9 +72,10 @@ def _xlsx_rows(fh: IO[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    # A truncated or renamed file is not a zip: BadZipFile, which is none of the others.
     try:
         wb = load_workbook(fh, read_only=True, data_only=True)
-    except (InvalidFileException, KeyError, OSError, ValueError) as exc:
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise ValidationFailed(_("The Excel file could not be read."), code="bad_excel", detail={"error": str(exc)}) from None
     ws = wb.worksheets[0]
     rows = ws.iter_rows(values_only=True)

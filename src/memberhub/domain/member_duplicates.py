@@ -19,6 +19,9 @@ from itertools import combinations
 from rapidfuzz import fuzz
 
 NAME_SIMILAR = 80.0  # rapidfuzz ratio, 0..100
+# Beside a phone one typo apart a weaker name match is enough: one character off in a
+# three-character Chinese name (王小明 / 王晓明) scores only 66.7.
+NAME_SIMILAR_WITH_PHONE = 60.0
 MAX_BLOCK = 200  # a larger block is a common value (e.g. 1 Jan birthdays), not evidence
 
 
@@ -85,7 +88,7 @@ def _judge(a: PersonRecord, b: PersonRecord, block: str, name_threshold: float) 
     score = 0.0
     if block == "p":  # phones one typo apart
         reasons.append("phone_one_typo_apart")
-        if name >= name_threshold:
+        if name >= min(name_threshold, NAME_SIMILAR_WITH_PHONE):
             reasons.append("similar_name")
             score = 60 + 0.4 * name
     elif block == "e":

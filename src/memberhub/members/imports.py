@@ -64,16 +64,28 @@ class ImportReport:
     rejected: int = 0
     rejections: list[dict[str, Any]] = field(default_factory=list)
 
-    def reject(self, row: int, code: str, message: str = "") -> None:
-        self.rejected += 1
+    _listed: int = 0  # rows that belong in `rejections`, whether or not the list had room
+
+    def _list(self, row: int, code: str, message: str) -> None:
+        self._listed += 1
         if len(self.rejections) < MAX_REPORTED_REJECTIONS:
             self.rejections.append({"row": row, "code": code, "message": message})
+
+    def reject(self, row: int, code: str, message: str = "") -> None:
+        self.rejected += 1
+        self._list(row, code, message)
+
+    def duplicate(self, row: int, first_row: int) -> None:
+        """A second row with a phone seen earlier in the file: skipped, and listed with its
+        row number so the operator can find it (counted apart from `rejected`)."""
+        self.duplicate_in_file += 1
+        self._list(row, "duplicate_in_file", f"same phone as row {first_row}")
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "total": self.total, "created": self.created, "existing": self.existing,
             "duplicate_in_file": self.duplicate_in_file, "rejected": self.rejected,
-            "rejections": self.rejections, "rejections_truncated": self.rejected > len(self.rejections),
+            "rejections": self.rejections, "rejections_truncated": self._listed > len(self.rejections),
         }
 
 
@@ -157,16 +169,16 @@ def members_import(
     actor.require(Cap.MEMBERS_IMPORT, Cap.MEMBERS_WRITE)
     report = ImportReport()
     stores = {s.code: s for s in Store.objects.all()}
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # phone index -> the row it was first seen on
     chunk: list[_Clean] = []
     for number, row in rows:
         report.total += 1
         cleaned = _clean_row(number, row, report)
         if cleaned is not None:
             if cleaned.values["phone_index"] in seen:
-                report.duplicate_in_file += 1
+                report.duplicate(number, seen[cleaned.values["phone_index"]])
             else:
-                seen.add(cleaned.values["phone_index"])
+                seen[cleaned.values["phone_index"]] = number
                 chunk.append(cleaned)
         if len(chunk) >= CHUNK:
             _flush(actor, chunk, stores, report)

@@ -172,7 +172,8 @@ def member_register(
 
 
 def member_for_update(*, actor: Principal, member_id: int) -> Member:
-    member = Member.objects.select_for_update().select_related("home_store").filter(pk=member_id).first()
+    # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the home_store outer join.
+    member = Member.objects.select_for_update(of=("self",)).select_related("home_store").filter(pk=member_id).first()
     if member is None or not actor.sees_store(member.home_store_id):
         raise NotFound(_("No such member."), code="member_not_found")
     return member

@@ -1,0 +1,98 @@
+"""One error envelope everywhere: {code, message, detail}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tests.conftest import Api
+
+pytestmark = pytest.mark.django_db
+
+
+def _envelope(r: Any) -> dict[str, Any]:
+    assert r["Content-Type"].startswith("application/json"), r.content[:200]
+    body = r.json()
+    assert set(body) == {"code", "message", "detail"} and body["message"]
+    return body
+
+
+@pytest.mark.parametrize("path", ["/nope", "/members/1/nope", "/members/1/freeze/extra", "/v2/members"])
+def test_it_answers_an_unknown_route_with_the_envelope(admin_api: Api, path: str) -> None:
+    r = admin_api.get(path)
+    assert r.status_code == 404
+    assert _envelope(r)["code"] == "not_found"
+
+
+def test_it_answers_an_unknown_route_without_credentials_with_the_envelope() -> None:
+    r = Client().post("/api/v1/nope", {}, content_type="application/json")
+    assert r.status_code == 404 and _envelope(r)["code"] == "not_found"
+
+
+def test_it_answers_an_unknown_route_under_another_api_version() -> None:
+    r = Client().get("/api/v9/members")
+    assert r.status_code == 404 and _envelope(r)["code"] == "not_found"
+
+
+def test_it_answers_wrong_types_with_the_fields_at_fault(admin_api: Api, stores: Any) -> None:
+    r = admin_api.post("/members", {"phone": "13800138000", "birthday": "not-a-date", "consents": "sms"})
+    assert r.status_code == 422
+    body = _envelope(r)
+    assert body["code"] == "validation_error"
+    fields = {e["loc"][-1] for e in body["detail"]["errors"]}
+    assert fields == {"birthday", "consents"}
+    assert all(e["msg"] and e["type"] for e in body["detail"]["errors"])
+
+
+def test_it_answers_a_wrong_path_type_with_the_envelope(admin_api: Api) -> None:
+    r = admin_api.get("/members/abc")
+    assert r.status_code == 422
+    assert _envelope(r)["detail"]["errors"][0]["loc"] == ["path", "member_id"]
+
+
+def test_it_answers_a_wrong_query_type_with_the_envelope(admin_api: Api) -> None:
+    r = admin_api.get("/members", params={"birth_month": "May"})
+    assert r.status_code == 422 and _envelope(r)["code"] == "validation_error"
+
+
+def test_it_answers_a_missing_field_with_the_envelope(admin_api: Api) -> None:
+    r = admin_api.post("/members", {"name": "无电话"})
+    assert r.status_code == 422
+    assert [e["loc"][-1] for e in _envelope(r)["detail"]["errors"]] == ["phone"]
+
+
+def test_it_answers_malformed_json_with_400(admin_api: Api) -> None:
+    r = admin_api.post("/members", "{oops")
+    assert r.status_code == 400 and _envelope(r)["code"] == "malformed_json"
+
+
+def test_it_answers_a_non_object_body_with_422(admin_api: Api) -> None:
+    r = admin_api.post("/members", "[1, 2]")
+    assert r.status_code == 422 and _envelope(r)["code"] == "validation_error"
+
+
+def test_it_answers_401_with_the_envelope() -> None:
+    r = Client().get("/api/v1/members")
+    assert r.status_code == 401 and _envelope(r)["code"] == "not_authenticated"
+
+
+def test_it_answers_in_english_on_request(admin_api: Api) -> None:
+    r = admin_api.get("/members/424242", headers={"Accept-Language": "en"})
+    assert _envelope(r)["message"] == "No such member."
+
+
+def test_it_serves_the_openapi_schema(admin_api: Api) -> None:
+    r = Client().get("/api/v1/openapi.json")
+    assert r.status_code == 200
+    paths = r.json()["paths"]
+    assert "/api/v1/members" in paths and "/api/v1/members/{member_id}/erase" in paths
+
+
+@pytest.mark.django_db
+def test_it_answers_a_wrong_method_with_the_envelope(admin_api: Any) -> None:
+    r = admin_api._call("delete", "/members")
+    assert r.status_code == 405
+    assert r.json()["code"] == "method_not_allowed"
+    assert "GET" in r["Allow"]

@@ -1,0 +1,154 @@
+"""Idempotency-Key on effectful POSTs: replays, reuse, failures and twins in flight."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from memberhub.core.models import IdempotencyRecord
+from memberhub.members import services
+from memberhub.members.models import Member
+from tests.conftest import Api
+from tests.members.factories import member_make
+
+BODY = {"phone": "13800138000", "name": "王小明", "home_store": "SH"}
+
+
+def _post(api: Api, key: str, body: dict[str, Any] = BODY) -> Any:
+    return api.post("/members", body, headers={"Idempotency-Key": key})
+
+
+@pytest.mark.django_db
+def test_it_replays_the_first_response(admin_api: Api) -> None:
+    first = _post(admin_api, "k-1")
+    second = _post(admin_api, "k-1")
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json()
+    assert second["Idempotent-Replayed"] == "true"
+    assert not first.has_header("Idempotent-Replayed")
+    assert Member.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_it_refuses_the_same_key_with_another_body(admin_api: Api) -> None:
+    _post(admin_api, "k-1")
+    r = _post(admin_api, "k-1", {**BODY, "phone": "13900139000"})
+    assert r.status_code == 422
+    assert r.json()["code"] == "idempotency_key_reused"
+    assert Member.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_it_refuses_the_same_key_on_another_path(admin_api: Api) -> None:
+    member = member_make()
+    admin_api.post(f"/members/{member.pk}/freeze", {"reason": "x"}, headers={"Idempotency-Key": "k-1"})
+    r = admin_api.post(f"/members/{member.pk}/unfreeze", {"reason": "x"}, headers={"Idempotency-Key": "k-1"})
+    assert r.status_code == 422 and r.json()["code"] == "idempotency_key_reused"
+    member.refresh_from_db()
+    assert member.status == "frozen"
+
+
+@pytest.mark.django_db
+def test_it_does_not_store_a_failed_request_so_a_retry_runs_again(admin_api: Api) -> None:
+    blocker = member_make(phone="13800138000")
+    r = _post(admin_api, "k-1")
+    assert r.status_code == 409 and r.json()["code"] == "member_phone_taken"
+    assert not IdempotencyRecord.objects.exists()
+    # The conflict goes away (the other record is erased); the same request now succeeds.
+    admin_api.post(f"/members/{blocker.pk}/erase", {"reason": "asked"})
+    retry = _post(admin_api, "k-1")
+    assert retry.status_code == 201, retry.content
+    assert not retry.has_header("Idempotent-Replayed")
+    assert _post(admin_api, "k-1")["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.django_db
+def test_it_keeps_keys_per_caller(make_key: Callable[..., str]) -> None:
+    a, b = Api(Client(), make_key()), Api(Client(), make_key())
+    ra = _post(a, "shared-key")
+    rb = _post(b, "shared-key", {**BODY, "phone": "13900139000"})
+    assert ra.status_code == rb.status_code == 201
+    assert ra.json()["id"] != rb.json()["id"]
+    assert not rb.has_header("Idempotent-Replayed")
+
+
+@pytest.mark.django_db
+def test_it_keeps_keys_per_session_user(staff_api: Callable[..., Api]) -> None:
+    a, b = staff_api("marketing"), staff_api("service")
+    assert _post(a, "k").status_code == 201
+    assert _post(b, "k", {**BODY, "phone": "13900139000"}).status_code == 201
+
+
+@pytest.mark.django_db
+def test_it_ignores_requests_without_a_key(admin_api: Api) -> None:
+    admin_api.post("/members", BODY)
+    assert admin_api.post("/members", BODY).status_code == 409
+    assert not IdempotencyRecord.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("key", ["", "x" * 201])
+def test_it_refuses_an_empty_or_overlong_key(admin_api: Api, key: str) -> None:
+    r = _post(admin_api, key)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_idempotency_key"
+    assert not Member.objects.exists()
+
+
+@pytest.mark.django_db
+def test_it_purges_old_keys(admin_api: Api, settings: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from memberhub.core.tasks import idempotency_purge
+
+    _post(admin_api, "old")
+    _post(admin_api, "new", {**BODY, "phone": "13900139000"})
+    IdempotencyRecord.objects.filter(key="old").update(
+        created_at=timezone.now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS + 1))
+    assert idempotency_purge() == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_answers_409_to_a_twin_while_the_first_is_in_flight(
+    make_key: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = make_key()
+    started, release = threading.Event(), threading.Event()
+    original = services.member_register
+
+    def slow_register(**kw: Any) -> Any:
+        started.set()  # the key is claimed and the transaction is open
+        assert release.wait(10)
+        return original(**kw)
+
+    monkeypatch.setattr(services, "member_register", slow_register)
+    results: dict[str, Any] = {}
+
+    def first() -> None:
+        try:
+            results["first"] = _post(Api(Client(), token), "twin")
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert started.wait(10)
+        twin = _post(Api(Client(), token), "twin")
+    finally:
+        release.set()
+        thread.join(20)
+    assert twin.status_code == 409, twin.content
+    assert twin.json()["code"] == "idempotency_in_flight"
+    assert results["first"].status_code == 201
+    assert Member.objects.count() == 1
+    # Once the first is done, the twin's retry is a replay of it.
+    replay = _post(Api(Client(), token), "twin")
+    assert replay["Idempotent-Replayed"] == "true" and replay.json()["id"] == results["first"].json()["id"]
