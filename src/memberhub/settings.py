@@ -86,6 +86,8 @@ INSTALLED_APPS = [
     "memberhub.audit",
     "memberhub.members",
     "memberhub.loyalty",
+    "memberhub.coupons",
+    "memberhub.wallet",
     "memberhub.analytics",
 ]
 

@@ -7,3 +7,13 @@ class LoyaltyConfig(AppConfig):
     label = "loyalty"
     verbose_name = _("Loyalty")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from memberhub.core.demo import DEMO_LOADERS
+        from memberhub.loyalty import hooks, tasks  # noqa: F401  (registers the periodic jobs)
+        from memberhub.members.hooks import ERASE_HOOKS, EXPORT_HOOKS, MERGE_HOOKS
+
+        for registry, hook in ((MERGE_HOOKS, hooks.on_merge), (ERASE_HOOKS, hooks.on_erase),
+                               (EXPORT_HOOKS, hooks.on_export), (DEMO_LOADERS, hooks.demo_purchases)):
+            if hook not in registry:
+                registry.append(hook)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from memberhub.core.tabular import open_path, rows_from_file
 
 IMPORTERS = {
     "members": "memberhub.members.imports.members_import",
+    "orders": "memberhub.loyalty.imports.orders_import",
 }
 
 

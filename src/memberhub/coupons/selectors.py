@@ -1,0 +1,87 @@
+"""Reads: coupons of a member, templates, batches, per-template statistics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from memberhub.access.principal import Principal
+from memberhub.access.roles import Cap
+from memberhub.core.errors import NotFound
+from memberhub.coupons.models import Coupon, CouponRedemption, CouponTemplate, IssueBatch
+from memberhub.domain.coupon_codes import code_normalize
+
+
+def coupon_list(*, actor: Principal, member_id: int | None = None, template_id: int | None = None,
+                status: str | None = None) -> QuerySet[Coupon]:
+    actor.require(Cap.COUPONS_READ)
+    qs = Coupon.objects.select_related("template")
+    if actor.store_ids is not None:
+        qs = qs.filter(member__home_store_id__in=actor.store_ids)
+    if member_id is not None:
+        qs = qs.filter(member_id=member_id)
+    if template_id is not None:
+        qs = qs.filter(template_id=template_id)
+    if status == "expired":
+        qs = qs.filter(Q(status=Coupon.Status.EXPIRED) | Q(status=Coupon.Status.AVAILABLE,
+                                                           valid_until__lte=timezone.now()))
+    elif status == Coupon.Status.AVAILABLE:
+        qs = qs.filter(status=status, valid_until__gt=timezone.now())
+    elif status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def coupon_by_code(*, actor: Principal, code: str) -> Coupon:
+    actor.require(Cap.COUPONS_READ)
+    coupon = Coupon.objects.select_related("template", "member").filter(code=code_normalize(code)).first()
+    if coupon is None or (coupon.member is not None and not actor.sees_store(coupon.member.home_store_id)):
+        raise NotFound(_("No coupon has this code."), code="coupon_not_found")
+    return coupon
+
+
+def template_list(*, actor: Principal, active: bool | None = None) -> QuerySet[CouponTemplate]:
+    actor.require(Cap.COUPONS_READ)
+    qs = CouponTemplate.objects.all()
+    return qs if active is None else qs.filter(is_active=active)
+
+
+def batch_get(*, actor: Principal, batch_id: int) -> IssueBatch:
+    actor.require(Cap.COUPONS_READ)
+    batch = IssueBatch.objects.filter(pk=batch_id).first()
+    if batch is None:
+        raise NotFound(_("No such batch."), code="batch_not_found")
+    return batch
+
+
+def template_stats(*, actor: Principal, template_id: int, now: datetime | None = None) -> dict[str, Any]:
+    """Issued, redeemed, expired, redemption rate, discount given and sales made with the coupon."""
+    actor.require(Cap.COUPONS_READ)
+    now = now or timezone.now()
+    template = CouponTemplate.objects.filter(pk=template_id).first()
+    if template is None:
+        raise NotFound(_("No such coupon template."), code="coupon_template_not_found")
+    coupons = Coupon.objects.filter(template=template).aggregate(
+        issued=Count("pk"),
+        used_once=Count("pk", filter=Q(uses_left__lt=F("uses_total"))),
+        expired=Count("pk", filter=Q(status=Coupon.Status.EXPIRED)
+                      | Q(status=Coupon.Status.AVAILABLE, valid_until__lte=now)),
+        revoked=Count("pk", filter=Q(status=Coupon.Status.REVOKED)),
+    )
+    live = CouponRedemption.objects.filter(template=template, status=CouponRedemption.Status.REDEEMED)
+    agg = live.aggregate(redemptions=Count("pk"), discount=Sum("amount_fen"), orders=Count("order_no", distinct=True))
+    # sales: each order counted once even when two coupons of this template were used on it
+    sales = sum({(ch, no): fen for ch, no, fen in live.values_list("channel", "order_no", "order_sales_fen")}.values())
+    issued = coupons["issued"]
+    return {
+        "template_id": template.pk, "name": template.name, "issued": issued, "redeemed": coupons["used_once"],
+        "redemptions": agg["redemptions"], "expired": coupons["expired"], "revoked": coupons["revoked"],
+        "redemption_rate": round(coupons["used_once"] / issued, 4) if issued else 0.0,
+        "discount_fen": agg["discount"] or 0, "orders": agg["orders"], "sales_fen": sales,
+        "budget_fen": template.budget_fen, "budget_spent_fen": template.budget_spent_fen,
+    }
+

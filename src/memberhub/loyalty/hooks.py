@@ -1,0 +1,125 @@
+"""What the loyalty app does when members are merged, erased or exported, and its demo data."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from memberhub.access.principal import Principal
+from memberhub.core.output import Writer
+from memberhub.domain.tiers import Mode
+from memberhub.loyalty import ledger
+from memberhub.loyalty.models import PointsAccount, PointsEntry, PointsLot, Purchase, TierChange
+from memberhub.loyalty.programme import rules_current
+from memberhub.loyalty.tiering import decision_apply, tier_fact, tier_state
+from memberhub.members.models import Member
+
+
+def on_merge(survivor: Member, absorbed: Member, actor: Principal) -> None:
+    """Fold the absorbed member's points into the survivor, inside the merge's transaction.
+
+    The ledger stays append-only: the absorbed account gets `transfer` entries that empty
+    it and the survivor gets matching `transfer` entries (each lot moved with its dates),
+    an overdraft and a debt move too; purchases follow the member and the survivor's tier
+    is the higher of the two, then re-evaluated on the combined history."""
+    now = timezone.now()
+    rules = rules_current()
+    first, second = sorted([survivor.pk, absorbed.pk])
+    accounts = {first: ledger.account_lock(first), second: ledger.account_lock(second)}
+    to, src = accounts[survivor.pk], accounts[absorbed.pk]
+    for account in (to, src):
+        ledger.housekeep(account, now)
+    note = f"merge of member {absorbed.pk} into {survivor.pk}"
+    why = ledger.Why(rule="merge", actor=actor.label, reason=note)
+    for lot in PointsLot.objects.filter(account=src, remaining__gt=0).order_by("pk"):
+        ledger.spend_lot(src, lot, kind=ledger.Kind.TRANSFER, now=now, why=why)
+        terms = ledger.LotTerms(lot.earned_at, lot.expires_at, lot.available_at if lot.pending else None)
+        ledger.credit(to, lot.remaining, kind=ledger.Kind.TRANSFER, at=now, now=now, terms=terms,
+                      why=ledger.Why(rule="merge", actor=actor.label, reason=note, purchase=lot.purchase))
+    if src.balance < 0:
+        owed = -src.balance
+        ledger.credit(src, owed, kind=ledger.Kind.TRANSFER, at=now, now=now, why=why,
+                      terms=ledger.LotTerms(now, None))
+        ledger.clawback(to, owed, kind=ledger.Kind.TRANSFER, now=now, why=why, max_negative=rules.max_negative)
+    if src.debt:
+        debt = src.debt
+        PointsAccount.objects.filter(pk=src.pk).update(debt=0)
+        PointsAccount.objects.filter(pk=to.pk).update(debt=to.debt + debt)
+        src.debt, to.debt = 0, to.debt + debt
+    PointsAccount.objects.filter(pk=to.pk).update(earned_total=to.earned_total + src.earned_total)
+    Purchase.objects.filter(member=absorbed).update(member=survivor)
+    ladder = rules.ladder
+    codes = [t.code for t in ladder.tiers]
+    if src.tier in codes and to.tier in codes and codes.index(src.tier) > codes.index(to.tier):
+        TierChange.objects.create(account=to, from_tier=to.tier, to_tier=src.tier, reason="merge",
+                                  explanation={"absorbed": absorbed.pk}, term_ends_at=src.tier_term_ends_at,
+                                  actor=actor.label, at=now)
+        PointsAccount.objects.filter(pk=to.pk).update(tier=src.tier, tier_term_ends_at=src.tier_term_ends_at)
+        to.tier, to.tier_term_ends_at = src.tier, src.tier_term_ends_at
+    from memberhub.domain.tiers import tier_evaluate
+
+    fact = tier_fact(member_id=survivor.pk, ladder=ladder, at=now)
+    decision = tier_evaluate(ladder=ladder, facts=[fact], state=tier_state(to), at=now, mode=Mode.ON_PURCHASE)
+    decision_apply(to, decision, now=now, actor=actor.label)
+
+
+def on_erase(member: Member, actor: Principal) -> None:
+    """Nothing to anonymise: the ledger and purchases hold no personal data and stay for
+    accounting. Points are not forfeited here; the programme decides that by an adjustment."""
+
+
+def on_export(member: Member) -> dict[str, Any]:
+    account = PointsAccount.objects.filter(member=member).first()
+    if account is None:
+        return {"points": None}
+    return {
+        "points": {
+            "balance": account.balance, "pending": account.pending, "debt": account.debt, "tier": account.tier,
+            "entries": [
+                {"at": e.at.isoformat(), "kind": e.kind, "points": e.points, "rule": e.rule, "reason": e.reason,
+                 "order_no": e.purchase.order_no if e.purchase else None}
+                for e in PointsEntry.objects.filter(account=account).select_related("purchase").order_by("pk")
+            ],
+            "tier_changes": [
+                {"at": t.at.isoformat(), "from": t.from_tier, "to": t.to_tier, "reason": t.reason}
+                for t in account.tier_changes.order_by("pk")
+            ],
+        },
+        "purchases": [
+            {"at": p.at.isoformat(), "channel": p.channel, "order_no": p.order_no, "paid_fen": p.paid_fen,
+             "refunded_fen": p.refunded_fen, "points": p.points}
+            for p in Purchase.objects.filter(member=member).order_by("at")
+        ],
+    }
+
+
+def demo_purchases(out: Writer) -> None:
+    """A few months of purchases for the first demo members (idempotent: order numbers repeat)."""
+    import random
+
+    from memberhub.access.principal import system_principal
+    from memberhub.loyalty.purchases import LineInput, PurchaseInput, purchase_record
+
+    rng = random.Random(7)
+    actor = system_principal("demo")
+    now = timezone.now()
+    stores = ["SH-NJL", "BJ-SLT", "GZ-TH", "SZ-WXC", "HZ-XH", "ONLINE"]
+    catalogue = [("SKU-TEA-01", "food", 6800), ("SKU-CRM-02", "beauty", 29900), ("SKU-TSH-03", "apparel", 12900),
+                 ("SKU-BAG-04", "apparel", 59900), ("SKU-GFT-05", "gift_card", 50000)]
+    made = 0
+    for member_id in Member.objects.filter(status=Member.Status.ACTIVE).order_by("pk").values_list("pk", flat=True)[:120]:
+        for n in range(rng.randrange(1, 8)):
+            store = rng.choice(stores)
+            items = rng.sample(catalogue, rng.randrange(1, 3))
+            lines = tuple(LineInput(sku=sku, category=cat, qty=1, unit_price_fen=price, paid_fen=price)
+                          for sku, cat, price in items)
+            data = PurchaseInput(
+                channel="online" if store == "ONLINE" else "offline", order_no=f"DEMO-{member_id}-{n}",
+                paid_fen=sum(line.paid_fen for line in lines), lines=lines, store=store, member_id=member_id,
+                at=now - timedelta(days=rng.randrange(1, 300), minutes=rng.randrange(600)),
+            )
+            if not purchase_record(actor=actor, data=data).replayed:
+                made += 1
+    out.write(f"Demo loyalty data: {made} new purchases.\n")

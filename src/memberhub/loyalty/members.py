@@ -1,0 +1,51 @@
+"""Finding the member a purchase or a points operation is for.
+
+Unlike the member register's lookup, this is not limited to the caller's home-store scope:
+a member may buy in any store, and the till must find them there."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from memberhub.core.errors import Conflict, NotFound, ValidationFailed
+from memberhub.domain.member_identity import luhn_valid, member_no_parse
+from memberhub.members.models import Member
+from memberhub.members.services import phone_index_of
+
+LIVE = (Member.Status.ACTIVE, Member.Status.FROZEN)
+
+
+def _follow(member: Member) -> Member:
+    seen = {member.pk}
+    while member.status == Member.Status.MERGED and member.merged_into_id and member.merged_into_id not in seen:
+        seen.add(member.merged_into_id)
+        member = Member.objects.get(pk=member.merged_into_id)
+    if member.status == Member.Status.ERASED:
+        raise Conflict(_("This member has been erased."), code="member_erased")
+    if member.status not in LIVE:
+        raise NotFound(_("No such member."), code="member_not_found")
+    return member
+
+
+def member_resolve(*, member_id: int | None = None, key: str | None = None) -> Member:
+    """By id, or by what the till has (phone in any format, card code, member number).
+    A merged member resolves to the member it was merged into."""
+    member = None
+    if member_id is not None:
+        member = Member.objects.filter(pk=member_id).first()
+    elif key and key.strip():
+        key = key.strip()
+        if key.isdigit() and len(key) == 16 and luhn_valid(key):
+            member = Member.objects.filter(card_code=key).first()
+        if member is None and (pk := member_no_parse(key)) is not None:
+            member = Member.objects.filter(pk=pk).first()
+        if member is None:
+            try:
+                member = Member.objects.filter(phone_index=phone_index_of(key), status__in=LIVE).first()
+            except ValidationFailed:
+                member = None
+    else:
+        raise ValidationFailed(_("Name the member by id, phone, card code or member number."), code="member_required")
+    if member is None:
+        raise NotFound(_("No such member."), code="member_not_found")
+    return _follow(member)

@@ -1,0 +1,295 @@
+"""The programme configuration: its JSON shape, the domain objects it builds, and its edits.
+
+The configuration is one JSON document (validated by `ProgrammeConfig`), turned into the
+frozen domain dataclasses (`Rules`) once per version and cached per process.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils.translation import gettext_lazy as _
+from pydantic import Field
+from pydantic import ValidationError as PydanticValidationError
+
+from memberhub.access.principal import Principal
+from memberhub.access.roles import Cap
+from memberhub.audit.services import audit_record
+from memberhub.core.errors import ValidationFailed
+from memberhub.core.schemas import StrictSchema
+from memberhub.domain.benefits import TierBenefits
+from memberhub.domain.errors import DomainError
+from memberhub.domain.points_adjust import AdjustPolicy
+from memberhub.domain.points_lots import ExpiryKind, ExpiryPolicy
+from memberhub.domain.points_redeem import RedeemPolicy
+from memberhub.domain.points_rules import ActionRule, EarnRules, Rounding, Stacking, TimeMultiplier
+from memberhub.domain.tiers import Combine, TierLadder, TierRule, WindowKind
+from memberhub.loyalty.models import Programme
+
+
+class TimeMultiplierConfig(StrictSchema):
+    code: str = Field(min_length=1, max_length=40)
+    multiplier: Decimal = Field(ge=0)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    day_of_month: int | None = Field(default=None, ge=1, le=31)
+    weekday: int | None = Field(default=None, ge=0, le=6)
+    categories: list[str] = []
+
+
+class EarnConfig(StrictSchema):
+    points_per_yuan: Decimal = Field(default=Decimal(1), ge=0)
+    rounding: Rounding = Rounding.FLOOR
+    category_multipliers: dict[str, Decimal] = {}
+    sku_multipliers: dict[str, Decimal] = {}
+    excluded_categories: list[str] = []
+    excluded_skus: list[str] = []
+    time_multipliers: list[TimeMultiplierConfig] = []
+    stacking: Stacking = Stacking.MAX
+
+
+class ActionConfig(StrictSchema):
+    points: int = Field(ge=0)
+    per_day: int | None = Field(default=None, ge=0)
+    per_month: int | None = Field(default=None, ge=0)
+    per_year: int | None = Field(default=None, ge=0)
+    per_lifetime: int | None = Field(default=None, ge=0)
+
+
+class ExpiryConfig(StrictSchema):
+    kind: ExpiryKind = ExpiryKind.END_OF_NEXT_YEAR
+    months: int = Field(default=12, ge=1, le=240)
+
+
+class RedeemConfig(StrictSchema):
+    points_per_unit: int = Field(default=100, ge=1)
+    unit_fen: int = Field(default=100, ge=1)
+    max_order_percent: int = Field(default=50, ge=0, le=100)
+    min_points: int = Field(default=0, ge=0)
+
+
+class TierConfig(StrictSchema):
+    code: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1, max_length=40)
+    min_spend_fen: int | None = Field(default=None, ge=0)
+    min_purchases: int | None = Field(default=None, ge=0)
+    min_points: int | None = Field(default=None, ge=0)
+    combine: Combine = Combine.ANY
+
+
+class LadderConfig(StrictSchema):
+    tiers: list[TierConfig] = Field(min_length=1, max_length=20)
+    window: WindowKind = WindowKind.ROLLING
+    window_months: int = Field(default=12, ge=1, le=120)
+    term_months: int | None = Field(default=12, ge=1, le=120)
+    downgrade_one_step: bool = False
+
+
+class BenefitConfig(StrictSchema):
+    discount_permille: int = Field(default=1000, ge=1, le=1000)
+    points_multiplier: Decimal = Field(default=Decimal(1), ge=0)
+    birthday_points: int = Field(default=0, ge=0)
+    birthday_coupon_template: str | None = None
+    free_shipping: bool = False
+    priority_service: bool = False
+    discount_excluded_categories: list[str] = []
+    discount_excluded_skus: list[str] = []
+
+
+def _default_ladder() -> LadderConfig:
+    return LadderConfig(tiers=[
+        TierConfig(code="normal", name="普通会员"),
+        TierConfig(code="silver", name="银卡会员", min_spend_fen=100_000, min_purchases=5),
+        TierConfig(code="gold", name="金卡会员", min_spend_fen=500_000, min_purchases=15),
+        TierConfig(code="diamond", name="钻石会员", min_spend_fen=2_000_000, min_purchases=30, combine=Combine.ALL),
+    ])
+
+
+def _default_benefits() -> dict[str, BenefitConfig]:
+    return {
+        "normal": BenefitConfig(),
+        "silver": BenefitConfig(discount_permille=950, points_multiplier=Decimal("1.2"), birthday_points=100),
+        "gold": BenefitConfig(discount_permille=900, points_multiplier=Decimal("1.5"), birthday_points=300,
+                              free_shipping=True),
+        "diamond": BenefitConfig(discount_permille=850, points_multiplier=Decimal(2), birthday_points=800,
+                                 free_shipping=True, priority_service=True),
+    }
+
+
+def _default_actions() -> dict[str, ActionConfig]:
+    return {
+        "registration": ActionConfig(points=100, per_lifetime=100),
+        "birthday": ActionConfig(points=0, per_year=0),
+        "profile_completed": ActionConfig(points=50, per_lifetime=50),
+        "check_in": ActionConfig(points=5, per_day=5, per_month=100),
+        "review": ActionConfig(points=10, per_day=30, per_month=200),
+    }
+
+
+class ProgrammeConfig(StrictSchema):
+    """Everything an operator sets for points and tiers (PUT replaces it whole)."""
+
+    timezone: str = "Asia/Shanghai"
+    earn: EarnConfig = Field(default_factory=EarnConfig)
+    actions: dict[str, ActionConfig] = Field(default_factory=_default_actions)
+    expiry: ExpiryConfig = Field(default_factory=ExpiryConfig)
+    return_window_days: int = Field(default=7, ge=0, le=365)
+    claim_days: int = Field(default=30, ge=0, le=3650)  # an anonymous receipt may be claimed this long
+    expiry_reminder_days: int = Field(default=30, ge=0, le=365)
+    hold_ttl_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    redeem: RedeemConfig = Field(default_factory=RedeemConfig)
+    max_negative: int = Field(default=0, ge=0)
+    adjust_approval_threshold: int | None = Field(default=1000, ge=0)
+    tiers: LadderConfig = Field(default_factory=_default_ladder)
+    benefits: dict[str, BenefitConfig] = Field(default_factory=_default_benefits)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The configuration as domain objects, ready for the pure rule functions."""
+
+    version: int
+    raw: dict[str, Any]
+    config: ProgrammeConfig
+    timezone: str
+    earn: EarnRules
+    actions: dict[str, ActionRule]
+    expiry: ExpiryPolicy
+    return_window_days: int
+    claim_days: int
+    expiry_reminder_days: int
+    hold_ttl_minutes: int
+    redeem: RedeemPolicy
+    max_negative: int
+    adjust: AdjustPolicy
+    ladder: TierLadder
+    benefits: dict[str, TierBenefits]
+
+    def benefits_for(self, tier: str) -> TierBenefits:
+        return self.benefits.get(tier) or TierBenefits(tier)
+
+    def tier_name(self, code: str) -> str:
+        return next((t.name for t in self.ladder.tiers if t.code == code), code)
+
+
+def rules_build(config: ProgrammeConfig, *, version: int = 0, raw: dict[str, Any] | None = None) -> Rules:
+    """Domain objects from a validated configuration; refuses inconsistent rules (422)."""
+    tz = config.timezone
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(tz)
+        earn = EarnRules(
+            points_per_yuan=config.earn.points_per_yuan, rounding=config.earn.rounding,
+            category_multipliers=config.earn.category_multipliers, sku_multipliers=config.earn.sku_multipliers,
+            excluded_categories=frozenset(config.earn.excluded_categories),
+            excluded_skus=frozenset(config.earn.excluded_skus),
+            time_multipliers=tuple(TimeMultiplier(**{**m.model_dump(), "categories": frozenset(m.categories)})
+                                   for m in config.earn.time_multipliers),
+            stacking=config.earn.stacking, timezone=tz,
+        )
+        ladder = TierLadder(
+            tiers=tuple(TierRule(**t.model_dump()) for t in config.tiers.tiers), window=config.tiers.window,
+            window_months=config.tiers.window_months, term_months=config.tiers.term_months,
+            downgrade_one_step=config.tiers.downgrade_one_step, timezone=tz,
+        )
+        codes = {t.code for t in ladder.tiers}
+        unknown = sorted(set(config.benefits) - codes)
+        if unknown:
+            raise ValidationFailed(_("Benefits name tiers that are not on the ladder."), code="invalid_rule",
+                                   detail={"tiers": unknown})
+        benefits = {
+            code: TierBenefits(code, **{**b.model_dump(), "discount_excluded_categories": frozenset(b.discount_excluded_categories),
+                                        "discount_excluded_skus": frozenset(b.discount_excluded_skus)})
+            for code, b in config.benefits.items()
+        }
+        return Rules(
+            version=version, raw=raw or {}, config=config, timezone=tz, earn=earn,
+            actions={name: ActionRule(action=name, **a.model_dump()) for name, a in config.actions.items()},
+            expiry=ExpiryPolicy(kind=config.expiry.kind, months=config.expiry.months, timezone=tz),
+            return_window_days=config.return_window_days, claim_days=config.claim_days,
+            expiry_reminder_days=config.expiry_reminder_days, hold_ttl_minutes=config.hold_ttl_minutes,
+            redeem=RedeemPolicy(**config.redeem.model_dump()), max_negative=config.max_negative,
+            adjust=AdjustPolicy(approval_threshold=config.adjust_approval_threshold), ladder=ladder,
+            benefits=benefits,
+        )
+    except DomainError as exc:
+        raise ValidationFailed(_("The programme configuration is not consistent."), code="invalid_rule",
+                               detail={"error": exc.message, **{k: str(v) for k, v in exc.params.items()}}) from None
+    except (ValueError, KeyError) as exc:
+        raise ValidationFailed(_("The programme configuration is not consistent."), code="invalid_rule",
+                               detail={"error": str(exc)}) from None
+
+
+_cache: dict[str, Rules] = {}
+_lock = threading.Lock()
+
+
+def _row() -> Programme:
+    row = Programme.objects.filter(pk=1).first()
+    if row is None:
+        row, _created = Programme.objects.get_or_create(
+            pk=1, defaults={"config": ProgrammeConfig().model_dump(mode="json")})
+    return row
+
+
+def rules_current() -> Rules:
+    """The rules in force now (one small query; parsing is cached per version)."""
+    row = _row()
+    cached = _cache.get("rules")
+    # compare the document too: a rolled-back test transaction can reuse a version number
+    if cached is not None and cached.version == row.version and cached.raw == row.config:
+        return cached
+    try:
+        config = ProgrammeConfig.model_validate(row.config)
+    except PydanticValidationError:  # a config written by an older release: fall back to defaults
+        config = ProgrammeConfig()
+    rules = rules_build(config, version=row.version, raw=row.config)
+    with _lock:
+        _cache["rules"] = rules
+    return rules
+
+
+def programme_get(*, actor: Principal) -> dict[str, Any]:
+    actor.require(Cap.POINTS_READ)
+    rules = rules_current()
+    return {"version": rules.version, "config": rules.config.model_dump(mode="json")}
+
+
+def programme_update(*, actor: Principal, config: ProgrammeConfig, reason: str,
+                     expected_version: int | None = None) -> dict[str, Any]:
+    """Replace the configuration (validated first), audited with the before and after."""
+    actor.require(Cap.PROGRAMME_MANAGE)
+    if not reason.strip():
+        raise ValidationFailed(_("A reason is required."), code="reason_required")
+    rules_build(config)  # refuse an inconsistent ladder or rule before writing anything
+    after = config.model_dump(mode="json")
+    with transaction.atomic():
+        row = _row()
+        row = Programme.objects.select_for_update().get(pk=row.pk)
+        if expected_version is not None and expected_version != row.version:
+            from memberhub.core.errors import Conflict
+
+            raise Conflict(_("The programme was changed meanwhile; reload and try again."),
+                           code="programme_version_conflict", detail={"version": row.version})
+        before = row.config
+        Programme.objects.filter(pk=row.pk).update(config=after, version=F("version") + 1)
+        audit_record(actor=actor, action="loyalty.programme_update", target=row, before=before, after=after,
+                     reason=reason, diff=True)
+    return programme_get(actor=actor) if actor.can(Cap.POINTS_READ) else {"config": after}
+
+
+def programme_config_set(config: dict[str, Any] | ProgrammeConfig) -> None:
+    """Tests and demo: replace the configuration without an actor (not audited)."""
+    if isinstance(config, dict):
+        config = ProgrammeConfig.model_validate(config)
+    rules_build(config)
+    row = _row()
+    Programme.objects.filter(pk=row.pk).update(config=config.model_dump(mode="json"), version=F("version") + 1)
+

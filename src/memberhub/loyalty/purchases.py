@@ -1,0 +1,284 @@
+"""Purchases and refunds: recording an order earns its points once; a refund takes back
+what the refunded part earned. Each service owns one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from memberhub.access.principal import Principal
+from memberhub.access.roles import Cap
+from memberhub.audit.services import audit_record
+from memberhub.core import events
+from memberhub.core.errors import Conflict, NotFound, ValidationFailed
+from memberhub.domain.points_refund import EarnedLine, refund_clawback, whole_refund
+from memberhub.domain.points_rules import OrderLine, Rounding, earn_points
+from memberhub.loyalty import ledger
+from memberhub.loyalty.members import member_resolve
+from memberhub.loyalty.models import PointsAccount, Purchase, PurchaseLine, Refund
+from memberhub.loyalty.programme import Rules, rules_current
+from memberhub.loyalty.tiering import tier_on_purchase
+from memberhub.stores.models import Store
+
+FUTURE_TOLERANCE = timedelta(minutes=10)  # till clocks drift
+
+
+@dataclass(frozen=True)
+class LineInput:
+    paid_fen: int
+    sku: str = ""
+    category: str = ""
+    qty: int = 1
+    unit_price_fen: int | None = None
+    line_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PurchaseInput:
+    channel: str
+    order_no: str
+    paid_fen: int
+    at: datetime | None = None
+    lines: tuple[LineInput, ...] = ()
+    store: str | None = None  # store code
+    member_id: int | None = None
+    member_key: str | None = None  # phone, card code or member number
+    discounts: tuple[dict[str, Any], ...] = ()
+    external_ref: str = ""
+
+
+@dataclass
+class PurchaseResult:
+    purchase: Purchase
+    replayed: bool = False
+    entries: list[Any] = field(default_factory=list)
+    tier_change: Any = None
+
+
+def _store(actor: Principal, code: str | None) -> Store | None:
+    if code is None:
+        if actor.store_ids is not None:
+            raise ValidationFailed(_("Name the store of the purchase."), code="store_required")
+        return None
+    store = Store.objects.filter(code=code).first()
+    if store is None:
+        raise ValidationFailed(_("Unknown store."), code="store_not_found", detail={"store": code})
+    actor.require_store(store.pk)
+    return store
+
+
+def purchase_validate(data: PurchaseInput, *, now: datetime) -> tuple[datetime, list[LineInput]]:
+    if data.channel not in Purchase.Channel.values:
+        raise ValidationFailed(_("Unknown channel."), code="invalid_channel", detail={"allowed": Purchase.Channel.values})
+    if not data.order_no.strip():
+        raise ValidationFailed(_("An order number is required."), code="order_no_required")
+    at = data.at or now
+    if at.tzinfo is None:
+        raise ValidationFailed(_("Times must carry a timezone."), code="naive_datetime")
+    if at > now + FUTURE_TOLERANCE:
+        raise ValidationFailed(_("The purchase time is in the future."), code="purchase_in_future")
+    if data.paid_fen < 0:
+        raise ValidationFailed(_("The amount is not valid."), code="invalid_amount")
+    lines = list(data.lines) or [LineInput(paid_fen=data.paid_fen, unit_price_fen=data.paid_fen)]
+    ids = [line.line_id or str(i) for i, line in enumerate(lines, start=1)]
+    if len(set(ids)) != len(ids):
+        raise ValidationFailed(_("Line ids must be unique within the order."), code="duplicate_line_id")
+    for line in lines:
+        if line.paid_fen < 0 or line.qty < 0 or (line.unit_price_fen or 0) < 0:
+            raise ValidationFailed(_("The amount is not valid."), code="invalid_amount")
+    if sum(line.paid_fen for line in lines) != data.paid_fen:
+        raise ValidationFailed(_("The lines' paid amounts do not add up to the total paid."),
+                               code="paid_total_mismatch",
+                               detail={"paid_fen": data.paid_fen, "lines_paid_fen": sum(line.paid_fen for line in lines)})
+    return at, [LineInput(line.paid_fen, line.sku, line.category, line.qty,
+                          line.paid_fen if line.unit_price_fen is None and line.qty == 1 else (line.unit_price_fen or 0),
+                          ids[i]) for i, line in enumerate(lines)]
+
+
+def _replay(existing: Purchase, member_id: int | None, paid_fen: int) -> PurchaseResult:
+    if existing.member_id != member_id or existing.paid_fen != paid_fen:
+        raise Conflict(_("This order number was already recorded with different details."), code="order_exists",
+                       detail={"purchase_id": existing.pk})
+    return PurchaseResult(existing, replayed=True)
+
+
+def earn_book(*, account: PointsAccount, purchase: Purchase, lines: list[PurchaseLine], rules: Rules,
+              now: datetime, actor: str) -> list[Any]:
+    """Compute the order's points on what was paid and book them as one pending lot."""
+    benefits = rules.benefits_for(account.tier)
+    result = earn_points(rules=rules.earn, at=purchase.at, tier_code=account.tier,
+                         tier_multiplier=benefits.points_multiplier,
+                         lines=[OrderLine(line.line_id, line.sku, line.category, line.paid_fen) for line in lines])
+    by_id = {earn.line_id: earn for earn in result.lines}
+    for line in lines:
+        line.points, line.rounding = by_id[line.line_id].points, by_id[line.line_id].rounding.value
+    purchase.points, purchase.earned = result.points, True
+    terms = ledger.lot_terms(rules=rules, earned_at=purchase.at, pending_days=rules.return_window_days)
+    why = ledger.Why(rule="purchase", purchase=purchase, actor=actor,
+                     reason=f"{purchase.get_channel_display()} {purchase.order_no}")
+    return ledger.credit(account, result.points, kind=ledger.Kind.EARN, at=purchase.at, now=now, terms=terms,
+                         why=why, trace=result.trace, earned=True)
+
+
+def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | None = None) -> PurchaseResult:
+    """Record a purchase (once per channel and order number) and earn its points.
+
+    The same order again answers the first result (`replayed`); with different details 409."""
+    actor.require(Cap.PURCHASES_WRITE)
+    now = now or timezone.now()
+    at, lines_in = purchase_validate(data, now=now)
+    store = _store(actor, data.store)
+    member = member_resolve(member_id=data.member_id, key=data.member_key) \
+        if data.member_id is not None or data.member_key else None
+    rules = rules_current()
+    member_id = member.pk if member else None
+    with transaction.atomic():
+        account = ledger.account_lock(member.pk) if member else None
+        existing = Purchase.objects.filter(channel=data.channel, order_no=data.order_no).first()
+        if existing is not None:
+            return _replay(existing, member_id, data.paid_fen)
+        purchase = Purchase(
+            member=member, channel=data.channel, order_no=data.order_no, store=store, at=at,
+            total_fen=sum(line.qty * (line.unit_price_fen or 0) for line in lines_in) or data.paid_fen,
+            paid_fen=data.paid_fen, discounts=list(data.discounts), external_ref=data.external_ref,
+            recorded_by=actor.label,
+        )
+        lines = [PurchaseLine(line_id=line.line_id or "", sku=line.sku, category=line.category, qty=line.qty,
+                              unit_price_fen=line.unit_price_fen or 0, paid_fen=line.paid_fen) for line in lines_in]
+        entries: list[Any] = []
+        try:
+            with transaction.atomic():
+                purchase.save()
+        except IntegrityError:  # the same order raced in for another member or without one
+            existing = Purchase.objects.filter(channel=data.channel, order_no=data.order_no).first()
+            if existing is None:
+                raise
+            return _replay(existing, member_id, data.paid_fen)
+        if account is not None:
+            entries = earn_book(account=account, purchase=purchase, lines=lines, rules=rules, now=now,
+                                actor=actor.label)
+            Purchase.objects.filter(pk=purchase.pk).update(points=purchase.points, earned=True)
+        for line in lines:
+            line.purchase = purchase
+        PurchaseLine.objects.bulk_create(lines)
+        change = tier_on_purchase(account=account, rules=rules, now=now, actor=actor.label) if account else None
+        events.emit(events.PURCHASE_RECORDED, purchase_id=purchase.pk, member_id=member_id, points=purchase.points)
+    return PurchaseResult(purchase, entries=entries, tier_change=change)
+
+
+@dataclass(frozen=True)
+class RefundInput:
+    channel: str
+    order_no: str
+    refund_no: str
+    lines: dict[str, int] | None = None  # line_id -> fen; None = everything still refundable
+    at: datetime | None = None
+    reason: str = ""
+
+
+def purchase_refund(*, actor: Principal, data: RefundInput, now: datetime | None = None) -> Refund:
+    """Refund a purchase in whole or by line; the points its refunded part earned are taken back.
+
+    The same refund number again answers the first refund (with different amounts 409)."""
+    actor.require(Cap.PURCHASES_WRITE)
+    now = now or timezone.now()
+    if not data.refund_no.strip():
+        raise ValidationFailed(_("A refund number is required."), code="refund_no_required")
+    found = Purchase.objects.filter(channel=data.channel, order_no=data.order_no).first()
+    if found is None:
+        raise NotFound(_("No such purchase."), code="purchase_not_found")
+    if found.store_id is not None:
+        actor.require_store(found.store_id)
+    elif actor.store_ids is not None:
+        raise NotFound(_("No such purchase."), code="purchase_not_found")
+    rules = rules_current()
+    with transaction.atomic():
+        account = ledger.account_lock(found.member_id) if found.member_id else None
+        purchase = Purchase.objects.select_for_update(of=("self",)).get(pk=found.pk)
+        if purchase.member_id != found.member_id:
+            raise Conflict(_("The purchase changed meanwhile; try again."), code="purchase_concurrent_change")
+        existing = Refund.objects.filter(purchase=purchase, refund_no=data.refund_no).first()
+        if existing is not None:
+            if data.lines is not None and {k: v for k, v in data.lines.items() if v} != existing.lines:
+                raise Conflict(_("This refund number was already used with different amounts."), code="refund_exists")
+            return existing
+        lines = list(purchase.lines.all())
+        earned = [EarnedLine(line.line_id, line.paid_fen, line.points, Rounding(line.rounding), line.refunded_fen,
+                             line.clawed_back) for line in lines]
+        amounts = dict(data.lines) if data.lines is not None else whole_refund(lines=earned)
+        claw = refund_clawback(lines=earned, refund_fen=amounts)
+        total = sum(amounts.values())
+        if total <= 0:
+            raise ValidationFailed(_("There is nothing left to refund."), code="nothing_to_refund")
+        at = data.at or now
+        refund = Refund.objects.create(
+            purchase=purchase, refund_no=data.refund_no, at=at, amount_fen=total,
+            whole=purchase.refunded_fen + total == purchase.paid_fen, lines={k: v for k, v in amounts.items() if v},
+            points=claw.points, recorded_by=actor.label,
+        )
+        by_id = {line.line_id: line for line in lines}
+        for c in claw.lines:
+            line = by_id[c.line_id]
+            if PurchaseLine.objects.filter(pk=line.pk, refunded_fen=line.refunded_fen).update(
+                    refunded_fen=c.refunded_fen_total, clawed_back=c.clawed_back_total) != 1:
+                raise Conflict(_("The purchase changed meanwhile; try again."), code="purchase_concurrent_change")
+        Purchase.objects.filter(pk=purchase.pk).update(refunded_fen=F("refunded_fen") + total,
+                                                       clawed_back=F("clawed_back") + claw.points)
+        settlement: dict[str, int] = {}
+        if account is not None and claw.points:
+            ledger.housekeep(account, now)
+            why = ledger.Why(rule="refund", purchase=purchase, refund=refund, actor=actor.label,
+                             reason=f"refund {data.refund_no} of {purchase.order_no}")
+            settle = ledger.clawback(account, claw.points, kind=ledger.Kind.REVERSE, now=now, why=why,
+                                     max_negative=rules.max_negative, purchase=purchase)
+            settlement = {"from_pending": settle.from_pending, "from_balance": settle.from_balance,
+                          "into_negative": settle.into_negative, "debt": settle.debt}
+            Refund.objects.filter(pk=refund.pk).update(settlement=settlement)
+            refund.settlement = settlement
+        audit_record(actor=actor, action="loyalty.refund", target=refund, reason=data.reason,
+                     after={"order_no": purchase.order_no, "channel": purchase.channel, "amount_fen": total,
+                            "points": claw.points, **settlement})
+    return refund
+
+
+def purchase_claim(*, actor: Principal, channel: str, order_no: str, paid_fen: int, member_id: int | None = None,
+                   member_key: str | None = None, now: datetime | None = None) -> PurchaseResult:
+    """A member claims an anonymous purchase from its receipt (补登), within `claim_days`.
+
+    The paid amount must match the receipt: it is what proves the claimant holds it."""
+    actor.require(Cap.PURCHASES_WRITE)
+    now = now or timezone.now()
+    member = member_resolve(member_id=member_id, key=member_key)
+    rules = rules_current()
+    found = Purchase.objects.filter(channel=channel, order_no=order_no).first()
+    if found is None or found.paid_fen != paid_fen:
+        raise NotFound(_("No such purchase."), code="purchase_not_found")
+    if found.member_id == member.pk:
+        return PurchaseResult(found, replayed=True)
+    if found.member_id is not None:
+        raise Conflict(_("This purchase already belongs to a member."), code="purchase_already_claimed")
+    if now - found.at > timedelta(days=rules.claim_days):
+        raise Conflict(_("This purchase is too old to be claimed."), code="claim_window_over",
+                       detail={"claim_days": rules.claim_days})
+    if found.refunded_fen:
+        raise Conflict(_("A refunded purchase cannot be claimed."), code="purchase_refunded")
+    with transaction.atomic():
+        account = ledger.account_lock(member.pk)
+        purchase = Purchase.objects.select_for_update(of=("self",)).get(pk=found.pk)
+        if purchase.member_id is not None or purchase.refunded_fen:
+            raise Conflict(_("This purchase already belongs to a member."), code="purchase_already_claimed")
+        purchase.member = member
+        lines = list(purchase.lines.all())
+        entries = earn_book(account=account, purchase=purchase, lines=lines, rules=rules, now=now, actor=actor.label)
+        Purchase.objects.filter(pk=purchase.pk).update(member=member, points=purchase.points, earned=True)
+        PurchaseLine.objects.bulk_update(lines, ["points", "rounding"])
+        change = tier_on_purchase(account=account, rules=rules, now=now, actor=actor.label)
+        audit_record(actor=actor, action="loyalty.claim", target=purchase,
+                     after={"member_id": member.pk, "order_no": order_no, "points": purchase.points})
+    return PurchaseResult(purchase, entries=entries, tier_change=change)

@@ -1,0 +1,99 @@
+"""Randomised concurrency: many threads earn, redeem, hold, refund and expire on a few
+members at once. Afterwards every ledger invariant holds, each order earned exactly once
+and nothing was overspent."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.db.models import Sum
+from django.utils import timezone
+
+from memberhub.core.errors import ApplicationError
+from memberhub.domain.errors import DomainError
+from memberhub.loyalty import jobs
+from memberhub.loyalty.models import Hold, PointsAccount, PointsEntry, PointsLot, Purchase
+from memberhub.loyalty.points import hold_confirm, hold_create, hold_release, points_redeem
+from memberhub.loyalty.programme import ProgrammeConfig, programme_config_set
+from memberhub.loyalty.purchases import LineInput, RefundInput, purchase_refund
+from tests.loyalty.helpers import SYSTEM, assert_sound, buy, member
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+THREADS = 8
+OPS = 40
+MEMBERS = 3
+ALLOWED = (DomainError, ApplicationError)
+
+
+def _worker(seed: int, members: list[int], errors: list[BaseException], barrier: threading.Barrier) -> None:
+    rng = random.Random(seed)
+    try:
+        barrier.wait(10)
+        for i in range(OPS):
+            member_id = rng.choice(members)
+            op = rng.random()
+            now = timezone.now()
+            try:
+                if op < 0.35:
+                    # a shared order-number space so that some orders are sent twice by different threads
+                    order = f"C{member_id}-{rng.randrange(60)}"
+                    paid = rng.choice([0, 990, 5_000, 12_345, 30_000])
+                    buy(member_id, paid, order_no=order, at=now - timedelta(days=rng.choice([0, 1, 10, 400, 800])),
+                        lines=(LineInput(line_id="a", paid_fen=paid // 3), LineInput(line_id="b", paid_fen=paid - paid // 3)))
+                elif op < 0.55:
+                    points_redeem(actor=SYSTEM, member_id=member_id, points=rng.choice([10, 50, 100, 300]))
+                elif op < 0.65:
+                    hold = hold_create(actor=SYSTEM, member_id=member_id, points=rng.choice([20, 80]))
+                    (hold_confirm if rng.random() < 0.5 else hold_release)(actor=SYSTEM, hold_id=hold.pk)
+                elif op < 0.85:
+                    order = f"C{member_id}-{rng.randrange(60)}"
+                    lines = None if rng.random() < 0.5 else {"b": rng.choice([100, 1_000])}
+                    purchase_refund(actor=SYSTEM, data=RefundInput(channel="offline", order_no=order,
+                                                                   refund_no=f"R{seed}-{i}", lines=lines))
+                elif op < 0.93:
+                    jobs.points_expire()
+                else:
+                    jobs.pending_release(now=now + timedelta(days=8))
+            except ALLOWED:
+                pass
+    except BaseException as exc:  # noqa: BLE001 - reported by the test
+        errors.append(exc)
+    finally:
+        connection.close()
+
+
+def test_invariants_hold_under_concurrent_earn_redeem_refund_and_expiry(stores: object) -> None:
+    programme_config_set(ProgrammeConfig(max_negative=200, return_window_days=7))
+    members = [member().pk for _ in range(MEMBERS)]
+    for member_id in members:  # something to spend from the start
+        buy(member_id, 50_000, at=timezone.now() - timedelta(days=30))
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(THREADS)
+    threads = [threading.Thread(target=_worker, args=(seed, members, errors, barrier)) for seed in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    jobs.points_expire()
+    now = timezone.now()
+    for member_id in members:
+        assert_sound(member_id, now)
+        account = PointsAccount.objects.get(member_id=member_id)
+        assert account.balance >= -200  # never beyond the overdraft policy
+        assert account.debt >= 0
+    assert not PointsLot.objects.filter(remaining__lt=0).exists()
+    # each order earned exactly once: its earn entries add up to its points, less any repaid debt
+    for purchase in Purchase.objects.filter(member__isnull=False):
+        earned = PointsEntry.objects.filter(purchase=purchase, kind="earn").aggregate(s=Sum("points"))["s"] or 0
+        repaid = sum(int(step["value"]) for e in PointsEntry.objects.filter(purchase=purchase, kind="earn")
+                     for step in e.trace if step.get("step") == "debt_repaid")
+        assert earned + repaid == purchase.points, purchase.order_no
+        assert PointsEntry.objects.filter(purchase=purchase, kind="earn", lot__isnull=False).count() <= 1
+    # no overspend: every redeem is covered by points that were there
+    assert not Hold.objects.filter(state="held").exists()

@@ -1,0 +1,69 @@
+"""Bulk import of purchases: CDNOW imports cleanly (zero-value rows included) and again
+changes nothing; CSV rows are grouped into orders and bad rows are reported."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from memberhub.core.tabular import rows_from_file
+from memberhub.loyalty.imports import orders_import
+from memberhub.loyalty.models import PointsAccount, Purchase, PurchaseLine
+from memberhub.members.models import Member
+from tests.loyalty.helpers import SYSTEM, assert_sound, member
+
+pytestmark = pytest.mark.django_db
+CDNOW = Path(__file__).resolve().parent.parent / "data" / "CDNOW_master.txt"
+
+
+def _import(content: bytes, filename: str = "orders.csv", **kw: Any) -> dict[str, Any]:
+    return orders_import(actor=SYSTEM, rows=rows_from_file(io.BytesIO(content), filename=filename), **kw).as_dict()
+
+
+@pytest.mark.slow
+def test_the_cdnow_history_imports_cleanly_and_idempotently(stores: object) -> None:
+    out = io.StringIO()
+    call_command("import_data", "orders", str(CDNOW), "--quiet", stdout=out)
+    assert '"created": 69659' in out.getvalue() and '"rejected": 0' in out.getvalue()
+    assert Purchase.objects.count() == 69_659 and PurchaseLine.objects.count() == 69_659
+    assert Purchase.objects.filter(paid_fen=0).count() == 80  # zero-value purchases kept
+    first = Purchase.objects.get(order_no="cdnow-00001-19970101-1")
+    assert (first.paid_fen, first.external_ref, first.member_id) == (1_177, "cdnow:00001", None)
+    again = _import(CDNOW.read_bytes(), filename=CDNOW.name)
+    assert (again["created"], again["existing"], again["rejected"]) == (0, 69_659, 0)
+
+
+def test_cdnow_rows_can_create_placeholder_members_that_earn(stores: object) -> None:
+    head = b"".join(CDNOW.read_bytes().splitlines(keepends=True)[:40])
+    report = _import(head, filename="cdnow.txt", create_members=True, source="cdnow")
+    assert report["created"] == 39 and report["members_created"] > 0
+    again = _import(head, filename="cdnow.txt", create_members=True, source="cdnow")
+    assert again["existing"] == 39 and again["members_created"] == 0
+    placeholder = Member.objects.get(import_key="ext:cdnow:00002")
+    account = PointsAccount.objects.get(member=placeholder)
+    assert account.earned_total == 89  # ¥12.00 + ¥77.00
+    assert_sound(placeholder.pk)
+
+
+def test_csv_rows_group_into_orders_and_bad_rows_are_reported(stores: object) -> None:
+    m = member(phone="13700001111")
+    csv = (
+        b"order_no,channel,store,at,member,sku,category,qty,unit_price,paid\n"
+        b"O-1,offline,SH,2026-03-01 10:00,13700001111,A,food,1,50.00,50.00\n"
+        b"O-1,offline,SH,2026-03-01 10:00,13700001111,B,toys,2,10.00,18.00\n"
+        b"O-2,offline,XX,2026-03-01,,A,food,1,5,5\n"
+        b"O-3,offline,SH,not-a-date,,A,food,1,5,5\n"
+        b"O-4,offline,SH,2026-03-02,,A,food,1,5,5.005\n"
+        b"O-5,online,ONLINE,2026-03-02,,A,food,1,5,5\n"
+    )
+    report = _import(csv)
+    assert (report["total"], report["created"], report["rejected"]) == (6, 2, 3)
+    assert sorted(r["code"] for r in report["rejections"]) == ["at_invalid", "paid_invalid", "store_not_found"]
+    order = Purchase.objects.get(order_no="O-1")
+    assert order.member_id == m.pk and order.paid_fen == 6_800 and order.lines.count() == 2
+    assert Purchase.objects.get(order_no="O-5").member_id is None
+    assert _import(csv)["existing"] == 2
