@@ -151,6 +151,10 @@ ROUTERS = {
     "/stores": "memberhub.stores.api.router",
     "/audit": "memberhub.audit.api.router",
     "/loyalty": "memberhub.loyalty.api.router",
+    "/coupons": "memberhub.coupons.api.router",
+    "/rewards": "memberhub.coupons.rewards_api.router",
+    "/wallet": "memberhub.wallet.api.router",
+    "/analytics": "memberhub.analytics.api.router",
 }
 
 

@@ -6,6 +6,7 @@
     memberhub apikey create --name N --scopes S
     memberhub import members FILE
     memberhub analytics rfm|clv --from-csv FILE ...    (no database needed)
+    memberhub analytics rfm|clv|health [...]           on the database: compute, store, summarise
 """
 
 from __future__ import annotations
@@ -16,9 +17,16 @@ import sys
 ALIASES = {"import": "import_data"}
 
 
+def _from_csv(args: list[str]) -> bool:
+    """`--from-csv` (or no subcommand, or help): the file-based analytics, without Django."""
+    if any(a == "--from-csv" or a.startswith("--from-csv=") for a in args):
+        return True
+    return not args or args[0] not in ("rfm", "clv", "health")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == "analytics":
+    if args and args[0] == "analytics" and _from_csv(args[1:]):
         # Works on any export without a database or even settings.
         from memberhub.analytics.csv_cli import run
 
