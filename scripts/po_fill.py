@@ -21,6 +21,11 @@ def main(po_path: str, dict_path: str) -> int:
     blocks = text.split("\n\n")
     missing = []
     for i, block in enumerate(blocks):
+        if "#, fuzzy" in block and 'msgid ""\nmsgstr ""\n"' not in block:
+            # msgmerge's guess from a similar message is usually wrong: translate afresh.
+            block = re.sub(r"^#\| .*\n", "", block, flags=re.M).replace("#, fuzzy\n", "")
+            block = re.sub(r'^msgstr ((?:".*"\n?)+)', 'msgstr ""', block, flags=re.M).rstrip("\n")
+            blocks[i] = block
         m = re.search(r'^msgid ((?:".*"\n?)+)msgstr ""[ \t]*$', block, re.M)
         if not m:
             continue
