@@ -4,6 +4,7 @@
 set -euo pipefail
 PGPORT="${PGPORT:-54329}"
 PGROOT="${PGROOT:-/tmp/memberhub-pg}"
+PGDB="${MEMBERHUB_PG_DB:-memberhub}"
 if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) >&2
 fi
@@ -26,6 +27,6 @@ for _ in $(seq 1 30); do
   "$BIN/pg_isready" -h 127.0.0.1 -p "$PGPORT" >/dev/null 2>&1 && break
   sleep 1
 done
-"$BIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -tc "SELECT 1 FROM pg_database WHERE datname='memberhub'" | grep -q 1 \
-  || "$BIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CREATE DATABASE memberhub" >&2
-echo "export DATABASE_URL=postgres://postgres@127.0.0.1:$PGPORT/memberhub"
+"$BIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -tc "SELECT 1 FROM pg_database WHERE datname='$PGDB'" | grep -q 1 \
+  || "$BIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CREATE DATABASE \"$PGDB\"" >&2
+echo "export DATABASE_URL=postgres://postgres@127.0.0.1:$PGPORT/$PGDB"
