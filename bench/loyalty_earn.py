@@ -183,14 +183,51 @@ def raw_import() -> float:
     return len(rows) / (time.perf_counter() - t)
 
 
+def http_phase(args: argparse.Namespace, token: str, members: list[int]) -> None:
+    """The real `memberhub serve` in a subprocess (stopped at the end, whatever happens)."""
+    port = _free_port()
+    env = dict(os.environ, MEMBERHUB_ADMIN_PASSWORD="bench-pass-123456")
+    cmd = [str(ROOT / ".venv" / "bin" / "memberhub"), "serve", "--port", str(port)]
+    if args.workers:
+        cmd += ["--workers", str(args.workers)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            for _ in range(100):
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        break
+                except OSError:
+                    time.sleep(0.2)
+            http_earns(port, token, members, 300, args.clients, 10, prefix="WARM")  # warm every worker
+            result = http_earns(port, token, members, args.http, args.clients, args.seconds)
+        finally:
+            server.terminate()
+            try:
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(5)
+        if result["errors"]:
+            log.seek(0)
+            print(log.read().decode(errors="replace")[-3000:], file=sys.stderr)
+    print(f"HTTP earns/s ({args.clients} clients): {result['per_s']:8.0f}   p50 {result['p50_ms']:.1f} ms   "
+          f"p99 {result['p99_ms']:.1f} ms   ({result['requests']} requests, errors {result['statuses']})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--service", type=int, default=2000)
     parser.add_argument("--http", type=int, default=6000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=None, help="web worker processes (default: serve's)")
+    parser.add_argument("--threads", type=int, default=None, help="threads per web worker (default: serve's)")
+    parser.add_argument("--phases", default="service,http,import", help="comma-separated subset to run")
     args = parser.parse_args()
+    phases = set(args.phases.split(","))
     _setup_env()
     import django
 
@@ -216,33 +253,16 @@ def main() -> int:
     vendor = "postgresql" if os.environ.get("DATABASE_URL") else "sqlite"
     print(f"database: {vendor}, cpus: {os.cpu_count()}")
 
-    svc = service_earns(members, args.service)
-    raw = raw_earns(members, args.service)
-    print(f"service earns/s: {svc:8.0f}   raw DB commits/s for the same writes: {raw:8.0f}")
-
-    port = _free_port()
-    env = dict(os.environ, MEMBERHUB_ADMIN_PASSWORD="bench-pass-123456")
-    cmd = [str(ROOT / ".venv" / "bin" / "memberhub"), "serve", "--port", str(port)]
-    if args.workers:
-        cmd += ["--workers", str(args.workers)]
-    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        for _ in range(100):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.2)
-        http_earns(port, token, members, 300, args.clients, 10, prefix="WARM")  # warm every worker
-        result = http_earns(port, token, members, args.http, args.clients, args.seconds)
-    finally:
-        server.terminate()
-        server.wait(20)
-    print(f"HTTP earns/s ({args.clients} clients): {result['per_s']:8.0f}   p50 {result['p50_ms']:.1f} ms   "
-          f"p99 {result['p99_ms']:.1f} ms   ({result['requests']} requests, errors {result['statuses']})")
-    imp = bulk_import()
-    raw_imp = raw_import()
-    print(f"bulk import rows/s (CDNOW, 69,659 rows): {imp:8.0f}   raw DB multi-row INSERT rows/s: {raw_imp:8.0f}")
+    if "service" in phases:
+        svc = service_earns(members, args.service)
+        raw = raw_earns(members, args.service)
+        print(f"service earns/s: {svc:8.0f}   raw DB commits/s for the same writes: {raw:8.0f}")
+    if "http" in phases:
+        http_phase(args, token, members)
+    if "import" in phases:
+        imp = bulk_import()
+        raw_imp = raw_import()
+        print(f"bulk import rows/s (CDNOW, 69,659 rows): {imp:8.0f}   raw DB multi-row INSERT rows/s: {raw_imp:8.0f}")
     return 0
 
 

@@ -21,9 +21,10 @@ def main(po_path: str, dict_path: str) -> int:
     blocks = text.split("\n\n")
     missing = []
     for i, block in enumerate(blocks):
-        if "#, fuzzy" in block and 'msgid ""\nmsgstr ""\n"' not in block:
+        if re.search(r"^#,.*\bfuzzy\b", block, re.M) and 'msgid ""\nmsgstr ""\n"' not in block:
             # msgmerge's guess from a similar message is usually wrong: translate afresh.
             block = re.sub(r"^#\| .*\n", "", block, flags=re.M).replace("#, fuzzy\n", "")
+            block = re.sub(r"^#, fuzzy, ", "#, ", block, flags=re.M)
             block = re.sub(r'^msgstr ((?:".*"\n?)+)', 'msgstr ""', block, flags=re.M).rstrip("\n")
             blocks[i] = block
         m = re.search(r'^msgid ((?:".*"\n?)+)msgstr ""[ \t]*$', block, re.M)

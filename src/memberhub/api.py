@@ -154,6 +154,7 @@ ROUTERS = {
     "/coupons": "memberhub.coupons.api.router",
     "/rewards": "memberhub.coupons.rewards_api.router",
     "/wallet": "memberhub.wallet.api.router",
+    "/checkout": "memberhub.checkout.api.router",
     "/analytics": "memberhub.analytics.api.router",
 }
 

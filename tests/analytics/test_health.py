@@ -124,7 +124,7 @@ def test_benefit_usage_counts_action_points(ledger: dict[str, Any]) -> None:
 
 
 def test_coupon_redemption_and_return_on_discount(june: dict[str, Any]) -> None:
-    from memberhub.coupons.models import Coupon, CouponRedemption, CouponTemplate
+    from memberhub.coupons.models import Coupon, CouponRedemption, CouponRedemptionReversal, CouponTemplate
 
     t = CouponTemplate.objects.create(name="t", kind="amount_off", validity_kind="relative", valid_days=30)
 
@@ -135,15 +135,20 @@ def test_coupon_redemption_and_return_on_discount(june: dict[str, Any]) -> None:
     ca, cb, cc, cd = (coupon("CA", june["a"], "2024-06-02"), coupon("CB", june["b"], "2024-06-04"),
                       coupon("CC", june["c"], "2024-06-16"), coupon("CD", june["d"], "2024-05-20"))
 
-    def redeem(c: Coupon, fen: int, sales: int, day: str, status: str = "redeemed") -> None:
-        CouponRedemption.objects.create(coupon=c, template=t, member=c.member, channel="offline", order_no=c.code,
-                                        amount_fen=fen, order_sales_fen=sales, redeemed_at=at(day), status=status)
+    def redeem(c: Coupon, fen: int, sales: int, day: str, status: str = "redeemed") -> CouponRedemption:
+        return CouponRedemption.objects.create(coupon=c, template=t, member=c.member, channel="offline",
+                                               order_no=c.code, amount_fen=fen, order_sales_fen=sales,
+                                               redeemed_at=at(day), status=status)
 
     redeem(ca, 500, 10000, "2024-06-05")
     redeem(cd, 300, 2000, "2024-06-02")  # issued in May: a June redemption, not a June issue used
-    redeem(cb, 400, 3000, "2024-06-10", status="restored")
+    redeem(cb, 400, 3000, "2024-06-10", status="restored")  # restored the old way, by status
+    ce = coupon("CE", june["a"], "2024-06-03")
+    reversed_one = redeem(ce, 700, 5000, "2024-06-11")  # restored by an appended reversal row
+    CouponRedemptionReversal.objects.create(redemption=reversed_one, coupon=ce, template=t, channel="offline",
+                                            order_no="CE", amount_fen=700, reason="refund", at=at("2024-06-12"))
     c = health()["coupons"]
-    # issued in June: CA CB CC; used of those: CA (CB was restored); redemptions: CA, CD
-    assert c == {"issued": 3, "issued_and_used": 1, "redemption_rate": pytest.approx(1 / 3, abs=1e-6),
+    # issued in June: CA CB CC CE; used of those: CA (CB and CE were restored); redemptions: CA, CD
+    assert c == {"issued": 4, "issued_and_used": 1, "redemption_rate": pytest.approx(1 / 4, abs=1e-6),
                  "redemptions": 2, "discount_fen": 800, "order_sales_fen": 12000, "return_on_discount": 15.0}
     assert cc.pk

@@ -100,6 +100,39 @@ def test_it_restores_a_coupon_when_the_whole_order_is_refunded(admin_api: Any, m
     assert coupon.uses_left == 1
 
 
+def test_a_restore_appends_a_reversal_and_never_changes_the_redemption(admin_api: Any, member: Any) -> None:
+    from memberhub.coupons.models import CouponRedemptionReversal
+
+    coupon = coupon_make(template_make(budget_fen=100000), member.pk)
+    assert _redeem(admin_api, member, [coupon.code]).status_code == 200
+    redemption = CouponRedemption.objects.get(coupon=coupon)
+    before = {f.attname: getattr(redemption, f.attname) for f in CouponRedemption._meta.concrete_fields}
+    for _ in range(2):
+        assert admin_api.post("/coupons/restore", {"channel": "offline", "order_no": "SO-1"}).status_code == 200
+    redemption.refresh_from_db()
+    assert {f.attname: getattr(redemption, f.attname) for f in CouponRedemption._meta.concrete_fields} == before
+    [reversal] = CouponRedemptionReversal.objects.all()
+    assert (reversal.redemption_id, reversal.amount_fen, reversal.reason) == (redemption.pk, 2000, "whole_order_refunded")
+    coupon.refresh_from_db()
+    assert (coupon.status, coupon.uses_left) == ("available", 1)
+    assert coupon.template.__class__.objects.get(pk=coupon.template_id).budget_spent_fen == 0
+
+
+def test_statistics_leave_out_restored_redemptions_and_a_restored_coupon_is_used_again(admin_api: Any,
+                                                                                        member: Any) -> None:
+    template = template_make()
+    coupon = coupon_make(template, member.pk)
+    assert _redeem(admin_api, member, [coupon.code]).status_code == 200
+    admin_api.post("/coupons/restore", {"channel": "offline", "order_no": "SO-1"})
+    stats = admin_api.get(f"/coupons/templates/{template.pk}/stats").json()
+    assert (stats["redemptions"], stats["discount_fen"], stats["orders"], stats["redeemed"]) == (0, 0, 0, 0)
+    # the order number stays taken: another set of coupons on it is refused, the same answers as restored
+    assert _redeem(admin_api, member, [coupon.code]).status_code == 409
+    assert _redeem(admin_api, member, [coupon.code], order_no="SO-2").status_code == 200
+    stats = admin_api.get(f"/coupons/templates/{template.pk}/stats").json()
+    assert (stats["redemptions"], stats["discount_fen"], stats["redeemed"]) == (1, 2000, 1)
+
+
 def test_it_keeps_the_coupon_used_after_a_partial_refund(admin_api: Any, member: Any) -> None:
     coupon = coupon_make(template_make(), member.pk)
     assert _redeem(admin_api, member, [coupon.code]).status_code == 200

@@ -1,7 +1,7 @@
 """积分商城: exchange takes points and stock together; limits; fulfilment; cancel gives both back.
 
-The points ledger is reached through ``memberhub.coupons.seams``; the loyalty engine has no
-spend/return service yet, so these tests replace the seam with a recording fake.
+The points ledger is reached through ``memberhub.coupons.seams``. Most tests replace the seam
+with a recording fake; the cancellation test runs on the real loyalty ledger.
 """
 
 from __future__ import annotations
@@ -103,21 +103,53 @@ def test_without_the_points_ledger_the_exchange_is_refused_cleanly(admin_api: An
     assert Reward.objects.get().stock_left == 10
 
 
+def _points_lots(member: Any) -> list[tuple[int, int]]:
+    from memberhub.loyalty.models import PointsLot
+
+    return list(PointsLot.objects.filter(account__member=member).order_by("pk").values_list("points", "remaining"))
+
+
 @pytest.mark.django_db
-def test_fulfilment_moves_and_cancel_returns_points_and_stock(admin_api: Any, points: FakePoints) -> None:
+def test_fulfilment_moves_and_cancel_returns_points_to_the_lots_and_stock(admin_api: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from memberhub.access.principal import system_principal
+    from memberhub.loyalty.models import PointsEntry
+    from memberhub.loyalty.points import adjustment_request
+    from tests.loyalty.helpers import assert_sound
+
     member = member_make()
+    system = system_principal("test")
+    adjustment_request(actor=system, points=900, reason="goodwill", member_id=member.pk,
+                       now=timezone.now() - timedelta(days=400))  # the older lot: drawn first
+    adjustment_request(actor=system, points=900, reason="goodwill", member_id=member.pk)
     reward = _reward(admin_api)
     order = _exchange(admin_api, reward, member).json()
+    assert _points_lots(member) == [(900, 0), (900, 300)]
     r = admin_api.post(f"/rewards/orders/{order['id']}/status", {"status": "shipped", "tracking_no": "SF123"})
     assert r.status_code == 200 and r.json()["tracking_no"] == "SF123"
     r = admin_api.post(f"/rewards/orders/{order['id']}/status", {"status": "cancelled", "reason": "缺货"})
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
-    assert points.returned == [(member.pk, 1500, f"reward-order:{order['id']}")]
+    assert _points_lots(member) == [(900, 900), (900, 900)]  # back to the very lots, dates kept
+    back = PointsEntry.objects.filter(account__member=member, kind="reverse", rule="return").exclude(points=0)
+    assert sorted(back.values_list("points", flat=True)) == [600, 900]
+    assert_sound(member.pk)
     assert Reward.objects.get().stock_left == 10
     r = admin_api.post(f"/rewards/orders/{order['id']}/status", {"status": "shipped"})
     assert r.status_code == 422 and r.json()["code"] == "illegal_fulfilment_transition"
     orders = admin_api.get("/rewards/orders", params={"member_id": member.pk}).json()["items"]
     assert [o["status"] for o in orders] == ["cancelled"]
+
+
+@pytest.mark.django_db
+def test_an_exchange_without_enough_points_is_refused_on_the_real_ledger(admin_api: Any) -> None:
+    member = member_make()
+    reward = _reward(admin_api)
+    r = _exchange(admin_api, reward, member)
+    assert r.status_code == 422 and r.json()["code"] == "insufficient_points"
+    assert Reward.objects.get().stock_left == 10 and not RewardOrder.objects.exists()
 
 
 @pytest.mark.django_db

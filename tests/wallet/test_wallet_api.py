@@ -128,9 +128,28 @@ def test_movements_are_append_only(admin_api: Any, member: Any) -> None:
 
 
 def test_a_cashier_tops_up_only_in_own_store_and_an_analyst_not_at_all(staff_api: Any, member: Any) -> None:
-    assert _topup(staff_api("cashier", ["BJ"]), member, 1000).status_code == 403
+    # the member's home store is SH: a BJ cashier does not see them, as when reading the wallet
+    bj = staff_api("cashier", ["BJ"])
+    assert _topup(bj, member, 1000).json()["code"] == "member_not_found"
+    r = bj.post(f"/wallet/{member.pk}/topup", {"amount_fen": 1000, "payment_ref": "PAY-BJ", "store": "BJ"})
+    assert (r.status_code, r.json()["code"]) == (404, "member_not_found")
+    assert bj.get(f"/wallet/{member.pk}").status_code == 404
     assert _topup(staff_api("analyst"), member, 1000).status_code == 403
-    assert _topup(staff_api("cashier", ["SH"]), member, 1000).status_code == 201
+    sh = staff_api("cashier", ["SH"])
+    assert _topup(sh, member, 1000).status_code == 201
+    # and a cashier of the member's home store may not book it in another store
+    r = sh.post(f"/wallet/{member.pk}/topup", {"amount_fen": 1000, "payment_ref": "PAY-2", "store": "BJ"})
+    assert r.status_code == 403
+
+
+def test_a_cashier_spends_only_for_members_of_own_store(staff_api: Any, admin_api: Any, member: Any) -> None:
+    _topup(admin_api, member, 5000)
+    body = {"amount_fen": 1000, "order_no": "SO-1", "store": "BJ"}
+    r = staff_api("cashier", ["BJ"]).post(f"/wallet/{member.pk}/spend", body)
+    assert (r.status_code, r.json()["code"]) == (404, "member_not_found")
+    r = staff_api("cashier", ["SH"]).post(f"/wallet/{member.pk}/spend", {**body, "store": "SH"})
+    assert r.status_code == 200, r.content
+    assert admin_api.get(f"/wallet/{member.pk}").json()["total_fen"] == 4000
 
 
 def test_it_rejects_bad_amounts(admin_api: Any, member: Any) -> None:

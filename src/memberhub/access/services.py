@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -67,19 +69,48 @@ def apikey_revoke(*, actor: Principal, prefix: str, reason: str = "") -> ApiKey:
     return key
 
 
+# A key's store list is read at most every STORES_TTL seconds per process (it is set when the
+# key is created); the row itself (revocation, scopes, hash) is read on every request, so a
+# revoked key is refused at once.
+STORES_TTL = 10.0
+_key_stores: dict[tuple[int, str], tuple[float, frozenset[int]]] = {}
+_KEY_SQL = (f'SELECT "id", "name", "hashed", "scopes", "all_stores", "last_used_at" FROM "{ApiKey._meta.db_table}" '
+            'WHERE "prefix" = %s AND "revoked_at" IS NULL')
+
+
+def _apikey_stores(key_id: int, hashed: str) -> frozenset[int]:
+    now = time.monotonic()
+    cached = _key_stores.get((key_id, hashed))  # the hash too: a rolled-back test may reuse an id
+    if cached is not None and now - cached[0] < STORES_TTL:
+        return cached[1]
+    stores = frozenset(ApiKey.stores.through.objects.filter(apikey_id=key_id).values_list("store_id", flat=True))
+    _key_stores[(key_id, hashed)] = (now, stores)
+    return stores
+
+
 def apikey_authenticate(plain: str) -> Principal | None:
+    """Every API call: one small read by prefix (plain SQL: the ORM's compiler would cost
+    more than the read), the hash compared in constant time."""
     parts = plain.split("_")
     if len(parts) < 3 or parts[0] != KEY_PREFIX:
         return None
-    key = ApiKey.objects.filter(prefix=parts[1], revoked_at__isnull=True).first()
-    if key is None or not hmac.compare_digest(key.hashed, _hash(plain)):
+    with connection.cursor() as cursor:
+        cursor.execute(_KEY_SQL, [parts[1]])
+        row = cursor.fetchone()
+    if row is None or not hmac.compare_digest(row[2], _hash(plain)):
         return None
+    key_id, name, hashed, scopes, all_stores, last_used = row
+    scopes = json.loads(scopes) if isinstance(scopes, str | bytes) else scopes
+    if isinstance(last_used, str):
+        last_used = datetime.fromisoformat(last_used)
+    if last_used is not None and last_used.tzinfo is None:  # SQLite hands back naive UTC
+        last_used = last_used.replace(tzinfo=UTC)
     now = timezone.now()
     # Write last_used_at at most once a minute: a write per request would serialise SQLite.
-    if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-    stores = None if key.all_stores else frozenset(key.stores.values_list("pk", flat=True))
-    return Principal(kind="apikey", id=key.pk, label=f"apikey:{key.name}", caps=frozenset(key.scopes), store_ids=stores)
+    if last_used is None or now - last_used > timedelta(minutes=1):
+        ApiKey.objects.filter(pk=key_id).update(last_used_at=now)
+    stores = None if all_stores else _apikey_stores(key_id, hashed)
+    return Principal(kind="apikey", id=key_id, label=f"apikey:{name}", caps=frozenset(scopes), store_ids=stores)
 
 
 def _stores_by_code(codes: list[str]) -> list[Store]:

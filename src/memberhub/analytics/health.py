@@ -317,16 +317,14 @@ def _coupons(store_ids: list[int] | None, channel: str | None, start: dt.datetim
         notes.append("coupons: the coupons tables are not available")
         return None
     issued = Coupon.objects.filter(issued_at__gte=start, issued_at__lt=end)
-    redemptions = CouponRedemption.objects.filter(redeemed_at__gte=start, redeemed_at__lt=end,
-                                                  status=CouponRedemption.Status.REDEEMED)
+    redemptions = CouponRedemption.objects.live().filter(redeemed_at__gte=start, redeemed_at__lt=end)
     if store_ids is not None:
         issued = issued.filter(member__home_store_id__in=store_ids)
         redemptions = redemptions.filter(store_id__in=store_ids)
     if channel is not None:
         redemptions = redemptions.filter(channel=channel)
     n_issued = issued.count()
-    used = issued.filter(Exists(CouponRedemption.objects.filter(
-        coupon=OuterRef("pk"), status=CouponRedemption.Status.REDEEMED))).count()
+    used = issued.filter(Exists(CouponRedemption.objects.live().filter(coupon=OuterRef("pk")))).count()
     agg = redemptions.aggregate(n=Count("pk"), discount=Sum("amount_fen"), shipping=Sum("shipping_fen"),
                                 sales=Sum("order_sales_fen"))
     discount = int(agg["discount"] or 0) + int(agg["shipping"] or 0)

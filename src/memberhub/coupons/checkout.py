@@ -25,7 +25,7 @@ from memberhub.audit.services import audit_record
 from memberhub.core.errors import ApplicationError, Conflict, NotFound, ValidationFailed
 from memberhub.core.messages import DOMAIN_MESSAGES
 from memberhub.coupons import seams
-from memberhub.coupons.models import Coupon, CouponRedemption, CouponTemplate
+from memberhub.coupons.models import Coupon, CouponRedemption, CouponRedemptionReversal, CouponTemplate
 from memberhub.coupons.templates import template_to_domain
 from memberhub.domain import coupon_rules as rules
 from memberhub.domain.coupon_codes import code_normalize, code_verify
@@ -229,10 +229,10 @@ def coupons_redeem_for_order(*, actor: Principal, member_id: int | None, codes: 
     if not normalized:
         raise ValidationFailed(_("Give at least one coupon code."), code="codes_required")
     with transaction.atomic():
-        earlier = list(CouponRedemption.objects.select_related("coupon")
+        earlier = list(CouponRedemption.objects.select_related("coupon", "reversal")
                        .filter(channel=channel, order_no=order_no).order_by("pk"))
         if earlier:
-            live = [r for r in earlier if r.status == CouponRedemption.Status.REDEEMED]
+            live = [r for r in earlier if not _reversed(r)]
             if sorted(r.coupon.code for r in live) == normalized and all(r.member_id == member_id for r in live):
                 return _replay(live)
             raise Conflict(_("This order already has coupons redeemed or restored."), code="order_already_redeemed",
@@ -270,36 +270,49 @@ def coupons_redeem_for_order(*, actor: Principal, member_id: int | None, codes: 
     return {"replayed": False, **result}
 
 
+def _reversed(r: CouponRedemption) -> bool:
+    try:
+        r.reversal  # noqa: B018  (the reverse one-to-one raises when absent)
+    except CouponRedemptionReversal.DoesNotExist:
+        return r.status == CouponRedemption.Status.RESTORED  # written before reversals existed
+    return True
+
+
 def coupons_restore_for_refund(*, channel: str, order_no: str, now: datetime | None = None,
                                refunded_line_ids: Sequence[str] | None = None,
-                               actor: Principal | None = None) -> list[dict[str, Any]]:
+                               actor: Principal | None = None, refund_ref: str = "") -> list[dict[str, Any]]:
     """退券: give the order's coupons back when the whole order is refunded and they are still valid.
 
     ``refunded_line_ids`` is every line refunded so far (this refund included); None = the
-    whole order. Idempotent: a coupon already restored is reported, not restored twice.
+    whole order. Append-only: a restore adds a ``CouponRedemptionReversal`` (one per
+    redemption, unique) and gives the use back with a conditional UPDATE; the redemption row
+    is never changed. Idempotent: a coupon already restored is reported, not restored twice.
     """
     actor = actor or system_principal("refund")
     actor.require(Cap.COUPONS_REDEEM)
     now = now or timezone.now()
     with transaction.atomic():
-        rows = list(CouponRedemption.objects.select_for_update().select_related("coupon", "template")
+        # the lock serialises two restores of one order; the unique reversal is the backstop
+        rows = list(CouponRedemption.objects.select_for_update(of=("self",))
+                    .select_related("coupon", "template", "reversal")
                     .filter(channel=channel, order_no=order_no).order_by("pk"))
         if not rows:
             return []
+        done = {r.pk for r in rows if _reversed(r)}
         line_ids = list(rows[0].order_line_ids)
         pricing = BasketPricing(
             lines=tuple(PricedLine(line_id=i, gross_fen=0, tier_discount_fen=0, coupon_shares=(), net_fen=0)
                         for i in line_ids),
             applied=tuple(CouponDiscount(coupon_id=str(r.coupon_id), template_id=str(r.template_id),
                                          kind=rules.CouponKind(r.template.kind), amount_fen=r.amount_fen)
-                          for r in rows if r.status == CouponRedemption.Status.REDEEMED),
+                          for r in rows if r.pk not in done),
             refused=(), tier_discount_fen=0, shipping_fee_fen=0, shipping_discount_fen=0)
         decisions = {d.coupon_id: d for d in coupon_restore_decide(
             pricing=pricing, refunded_line_ids=line_ids if refunded_line_ids is None else refunded_line_ids,
             coupons=[_state(r.coupon) for r in rows], now=now)}
         out = []
         for r in rows:
-            if r.status == CouponRedemption.Status.RESTORED:
+            if r.pk in done:
                 out.append({"code": r.coupon.code, "restored": True, "reason": "already_restored"})
                 continue
             d = decisions[str(r.coupon_id)]
@@ -308,13 +321,20 @@ def coupons_restore_for_refund(*, channel: str, order_no: str, now: datetime | N
                 pk=r.coupon_id, uses_left__lt=F("uses_total"),
             ).update(uses_left=F("uses_left") + 1, status=Coupon.Status.AVAILABLE) == 1
             if restored:
-                r.status, r.restored_at = CouponRedemption.Status.RESTORED, now
-                r.save(update_fields=["status", "restored_at"])
-                if r.template.budget_fen is not None:
-                    CouponTemplate.objects.filter(pk=r.template_id).update(
+                try:
+                    with transaction.atomic():
+                        CouponRedemptionReversal.objects.create(
+                            redemption=r, coupon_id=r.coupon_id, template_id=r.template_id, channel=channel,
+                            order_no=order_no, amount_fen=r.amount_fen, reason=str(d.reason), refund_ref=refund_ref,
+                            actor_label=actor.label, at=now)
+                except IntegrityError:  # reversed meanwhile: undo our give-back by failing the whole restore
+                    raise Conflict(_("The coupons of this order changed meanwhile; try again."),
+                                   code="coupon_concurrent_change") from None
+                if r.template.budget_fen is not None and r.amount_fen:
+                    CouponTemplate.objects.filter(pk=r.template_id, budget_spent_fen__gte=r.amount_fen).update(
                         budget_spent_fen=F("budget_spent_fen") - r.amount_fen)
             reason = d.reason if restored or not d.restored else "revoked"
-            out.append({"code": r.coupon.code, "restored": restored, "reason": reason})
+            out.append({"code": r.coupon.code, "restored": restored, "reason": str(reason)})
         audit_record(actor=actor, action="coupon.restore", target_type="coupons.order",
                      target_id=f"{channel}:{order_no}", after={"decisions": out})
     return out

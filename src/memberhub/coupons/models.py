@@ -157,8 +157,19 @@ class Coupon(models.Model):
         return self.code
 
 
+class RedemptionQuerySet(models.QuerySet["CouponRedemption"]):
+    def live(self) -> RedemptionQuerySet:
+        """Redemptions that still stand: not restored, by the old status or a reversal row."""
+        return self.filter(status="redeemed", reversal__isnull=True)
+
+
 class CouponRedemption(models.Model):
-    """One use of a coupon on one order; restored (退券) by a whole-order refund."""
+    """One use of a coupon on one order, never changed afterwards.
+
+    A restore (退券) appends a ``CouponRedemptionReversal``; a redemption is live while it
+    has none. ``status``/``restored_at`` are kept for rows written before reversals existed
+    (a legacy ``restored`` row counts as reversed) and are no longer written.
+    """
 
     class Status(models.TextChoices):
         REDEEMED = "redeemed", _("Redeemed")
@@ -177,6 +188,8 @@ class CouponRedemption(models.Model):
     order_line_ids = models.JSONField(default=list)
     order_sales_fen = models.PositiveBigIntegerField(default=0)  # what the member paid for the goods
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.REDEEMED)
+
+    objects = RedemptionQuerySet.as_manager()
     redeemed_at = models.DateTimeField()
     restored_at = models.DateTimeField(null=True, blank=True)
 
@@ -185,6 +198,27 @@ class CouponRedemption(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["channel", "order_no", "coupon"], name="coupon_redemption_once_per_order"),
         ]
+
+
+class CouponRedemptionReversal(models.Model):
+    """The reversing record of one redemption (退券): appended, never edited.
+
+    One per redemption (unique), so a replayed or raced restore cannot give a use back twice.
+    """
+
+    redemption = models.OneToOneField(CouponRedemption, on_delete=models.PROTECT, related_name="reversal")
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="reversals")
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="reversals")
+    channel = models.CharField(max_length=10)
+    order_no = models.CharField(max_length=64)
+    amount_fen = models.PositiveIntegerField()  # the discount given back to the budget
+    reason = models.CharField(max_length=40)
+    refund_ref = models.CharField(max_length=120, blank=True)
+    actor_label = models.CharField(max_length=150, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["channel", "order_no"])]
 
 
 class Reward(models.Model):

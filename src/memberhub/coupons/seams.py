@@ -7,8 +7,9 @@ rewards and the wallet work before the engine lands and switch over when it does
 - ``member_has_purchases``: has the member bought anything? Falls back to our own redemption
   records (a member who has used a coupon on an order has purchased).
 - ``points_spend_for`` / ``points_return_for``: move points through the loyalty ledger
-  inside the caller's transaction; without a loyalty service they refuse with
-  ``points_unavailable`` (409), never silently skip the points.
+  (``points.points_redeem`` / ``points.points_return``) inside the caller's transaction;
+  without a loyalty service they refuse with ``points_unavailable`` (409), never silently
+  skip the points.
 """
 
 from __future__ import annotations
@@ -91,16 +92,19 @@ def points_spend_for(*, member_id: int, points: int, reason: str, ref: str) -> s
         raise PointsUnavailable()
     from memberhub.access.principal import system_principal
 
-    redeem(actor=system_principal(f"coupons:{reason}"), points=points, member_id=member_id, reference=ref,
-           reason=reason)
+    # no reason: the redeem entries then carry ``ref`` as theirs, which is how
+    # ``points_return`` finds the lots they drew and gives the points back to them
+    redeem(actor=system_principal(f"coupons:{reason}"), points=points, member_id=member_id, reference=ref)
     return ref
 
 
 def points_return_for(*, member_id: int, points: int, reason: str, ref: str) -> str:
-    """Give back points spent earlier under ``ref`` (a reversing ledger entry)."""
-    # loyalty has no public reversal of a redeem yet (only holds and its internal ledger.restore)
-    fn = _loyalty("services", "points_return_for") or _loyalty("points", "points_return_for", "redeem_reverse")
+    """Give back points spent earlier under ``ref``: ``loyalty.points.points_return`` restores
+    the lots the spend drew (reversing entries), once per ``ref``."""
+    fn = _loyalty("points", "points_return")
     if fn is None:
         raise PointsUnavailable()
-    result = fn(member_id=member_id, points=points, reason=reason, ref=ref)
-    return str(getattr(result, "pk", None) or result or ref)
+    from memberhub.access.principal import system_principal
+
+    fn(actor=system_principal(f"coupons:{reason}"), member_id=member_id, points=points, reason=reason, reference=ref)
+    return ref

@@ -72,7 +72,7 @@ def template_stats(*, actor: Principal, template_id: int, now: datetime | None =
                       | Q(status=Coupon.Status.AVAILABLE, valid_until__lte=now)),
         revoked=Count("pk", filter=Q(status=Coupon.Status.REVOKED)),
     )
-    live = CouponRedemption.objects.filter(template=template, status=CouponRedemption.Status.REDEEMED)
+    live = CouponRedemption.objects.live().filter(template=template)
     agg = live.aggregate(redemptions=Count("pk"), discount=Sum("amount_fen"), orders=Count("order_no", distinct=True))
     # sales: each order counted once even when two coupons of this template were used on it
     sales = sum({(ch, no): fen for ch, no, fen in live.values_list("channel", "order_no", "order_sales_fen")}.values())

@@ -73,15 +73,20 @@ def _change(change: Any) -> dict[str, Any] | None:
             "term_ends_at": change.term_ends_at, "explanation": change.explanation}
 
 
-def _purchase(p: Purchase, *, replayed: bool = False, change: Any = None) -> dict[str, Any]:
+def _purchase(p: Purchase, *, replayed: bool = False, change: Any = None, lines: list[Any] | None = None,
+              store: str | None = None) -> dict[str, Any]:
+    """`lines` and `store` as just written spare reading them back."""
+    if store is None and p.store_id:
+        store = p.store.code if p.store else None
     return {
         "id": p.pk, "member_id": p.member_id, "channel": p.channel, "order_no": p.order_no,
-        "store": p.store.code if p.store_id and p.store else None, "at": p.at, "total_fen": p.total_fen,
+        "store": store, "at": p.at, "total_fen": p.total_fen,
         "paid_fen": p.paid_fen, "refunded_fen": p.refunded_fen, "points": p.points, "replayed": replayed,
         "tier_change": _change(change),
         "lines": [{"line_id": ln.line_id, "sku": ln.sku, "category": ln.category, "qty": ln.qty,
                    "unit_price_fen": ln.unit_price_fen, "paid_fen": ln.paid_fen, "points": ln.points,
-                   "refunded_fen": ln.refunded_fen} for ln in p.lines.all().order_by("pk")],
+                   "refunded_fen": ln.refunded_fen}
+                  for ln in (lines if lines is not None else p.lines.all().order_by("pk"))],
     }
 
 
@@ -99,7 +104,8 @@ def _purchase_input(body: Any) -> purchases.PurchaseInput:
              summary="Record a purchase and earn its points (once per channel and order number)")
 def purchase_record(request: HttpRequest, body: PurchaseIn) -> Status[dict[str, Any]]:
     result = purchases.purchase_record(actor=_actor(request), data=_purchase_input(body))
-    payload = _purchase(result.purchase, replayed=result.replayed, change=result.tier_change)
+    payload = _purchase(result.purchase, replayed=result.replayed, change=result.tier_change, lines=result.lines,
+                        store=result.store_code if result.lines is not None else None)
     return Status(200 if result.replayed else 201, payload)
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from memberhub.access.principal import Principal
+from memberhub.access.principal import Principal, system_principal
+from memberhub.core import events
 from memberhub.core.output import Writer
 from memberhub.domain.tiers import Mode
 from memberhub.loyalty import ledger
@@ -15,6 +16,21 @@ from memberhub.loyalty.models import PointsAccount, PointsEntry, PointsLot, Purc
 from memberhub.loyalty.programme import rules_current
 from memberhub.loyalty.tiering import decision_apply, tier_fact, tier_state
 from memberhub.members.models import Member
+
+REGISTRATION = "registration"
+
+
+@events.subscribe(events.MEMBER_REGISTERED)
+def on_member_registered(*, member_id: int, **_: Any) -> None:
+    """注册送积分: the action rule "registration", when the programme configures points for it.
+    Runs after the registration commits; the reference makes a re-delivered event harmless."""
+    from memberhub.loyalty.points import action_award
+
+    rule = rules_current().actions.get(REGISTRATION)
+    if rule is None or rule.points <= 0:
+        return
+    action_award(actor=system_principal("event:member.registered"), action=REGISTRATION, member_id=member_id,
+                 reference=REGISTRATION)
 
 
 def on_merge(survivor: Member, absorbed: Member, actor: Principal) -> None:
@@ -57,6 +73,9 @@ def on_merge(survivor: Member, absorbed: Member, actor: Principal) -> None:
                                   explanation={"absorbed": absorbed.pk}, term_ends_at=src.tier_term_ends_at,
                                   actor=actor.label, at=now)
         PointsAccount.objects.filter(pk=to.pk).update(tier=src.tier, tier_term_ends_at=src.tier_term_ends_at)
+        payload = {"member_id": survivor.pk, "from_tier": to.tier, "to_tier": src.tier, "reason": "merge"}
+        events.emit(events.TIER_CHANGED, **payload)
+        events.emit(events.TIER_UPGRADED, **payload)
         to.tier, to.tier_term_ends_at = src.tier, src.tier_term_ends_at
     from memberhub.domain.tiers import tier_evaluate
 

@@ -6,16 +6,20 @@ holds up the till for long and a crash loses at most one account's step (re-run 
 
 from __future__ import annotations
 
+import calendar
 from collections import defaultdict
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from memberhub.core import events
 from memberhub.domain.points_lots import last_valid_day
 from memberhub.loyalty import ledger
-from memberhub.loyalty.models import PointsLot
+from memberhub.loyalty.members import LIVE
+from memberhub.loyalty.models import PointsEntry, PointsLot
 from memberhub.loyalty.points import holds_expire
 from memberhub.loyalty.programme import rules_current
 from memberhub.loyalty.tiering import tiers_evaluate_all
@@ -76,6 +80,47 @@ def expiry_remind(*, now: datetime | None = None, days: int | None = None) -> in
                 sent += 1
 
 
+BIRTHDAY_RULE = "birthday"
+
+
+def birthdays_award(*, now: datetime | None = None) -> dict[str, int]:
+    """生日礼: for every live member whose birthday is today in the programme's timezone
+    (29 February counts on 28 February in other years), credit the tier's
+    ``birthday_points`` and emit ``member.birthday`` — once per member and year.
+
+    The entry's reference ``birthday:<year>`` is unique per account, so a re-run (the task
+    runs hourly to survive a worker that was down at midnight) awards nothing twice; a tier
+    without birthday points still gets a zero entry, which marks the year as done."""
+    now = now or timezone.now()
+    rules = rules_current()
+    today = now.astimezone(ZoneInfo(rules.timezone)).date()
+    born = Q(birthday__month=today.month, birthday__day=today.day)
+    if (today.month, today.day) == (2, 28) and not calendar.isleap(today.year):
+        born |= Q(birthday__month=2, birthday__day=29)
+    from memberhub.members.models import Member
+
+    reference = f"birthday:{today.year}"
+    codes = {t.code for t in rules.ladder.tiers}
+    counts = {"members": 0, "points": 0}
+    for member_id in Member.objects.filter(born, status__in=LIVE).order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            account = ledger.account_lock(member_id)
+            if PointsEntry.objects.filter(account=account, rule=BIRTHDAY_RULE, reference=reference).exists():
+                continue
+            tier = account.tier if account.tier in codes else rules.ladder.tiers[0].code
+            points = rules.benefits_for(tier).birthday_points
+            why = ledger.Why(rule=BIRTHDAY_RULE, actor="system:birthday", reason=f"birthday {today.year}",
+                             reference=reference)
+            ledger.housekeep(account, now)
+            ledger.credit(account, points, kind=ledger.Kind.EARN, at=now, now=now, why=why, earned=True,
+                          terms=ledger.lot_terms(rules=rules, earned_at=now),
+                          trace=[{"step": "birthday_points", "value": str(points)}, {"step": "tier", "value": tier}])
+            events.emit(events.MEMBER_BIRTHDAY, member_id=member_id, year=today.year, tier=tier, points=points)
+            counts["members"] += 1
+            counts["points"] += points
+    return counts
+
+
 def nightly(*, now: datetime | None = None) -> dict[str, object]:
     """Everything the night shift does, in a safe order."""
     now = now or timezone.now()
@@ -85,4 +130,5 @@ def nightly(*, now: datetime | None = None) -> dict[str, object]:
         "expired": points_expire(now=now),
         "reminders": expiry_remind(now=now),
         "tiers": tiers_evaluate_all(now=now),
+        "birthdays": birthdays_award(now=now),
     }

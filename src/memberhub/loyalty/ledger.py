@@ -2,8 +2,9 @@
 
 Every function here runs inside the caller's transaction with the account row locked
 (`account_lock`), so the in-memory account mirrors the row; the row itself is still
-written with `F()` and lots with conditional UPDATEs whose row counts are checked, and
-the database constraints refuse a negative lot or pending above the balance.
+written relatively (`balance = balance + n`) and lots with conditional UPDATEs whose row
+counts are checked, and the database constraints refuse a negative lot or pending above
+the balance. The earn's statements are plain SQL (`rows`): it is the till's hot path.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
 from memberhub.core.errors import Conflict
 from memberhub.domain.points_lots import Lot, lot_draw, lot_expiry
 from memberhub.domain.points_refund import ClawbackSettlement, clawback_settle, debt_repay
+from memberhub.loyalty import rows
 from memberhub.loyalty.models import PointsAccount, PointsEntry, PointsLot, Purchase
 from memberhub.loyalty.programme import Rules
 
@@ -28,26 +29,25 @@ Kind = PointsEntry.Kind
 
 def account_lock(member_id: int) -> PointsAccount:
     """The member's account, created on first use, locked until the transaction ends."""
-    account = PointsAccount.objects.select_for_update().filter(member_id=member_id).first()
+    account = rows.fetch(PointsAccount, '"member_id" = %s', [member_id], for_update=True)
     if account is None:
-        try:
-            with transaction.atomic():
-                PointsAccount.objects.create(member_id=member_id)
-        except IntegrityError:
-            pass  # created meanwhile by a concurrent request: lock that one
-        account = PointsAccount.objects.select_for_update().get(member_id=member_id)
+        # a concurrent first use may create it meanwhile: then lock that one
+        rows.insert(PointsAccount(member_id=member_id), conflict=("member_id",))
+        account = rows.fetch(PointsAccount, '"member_id" = %s', [member_id], for_update=True)
+        if account is None:
+            raise PointsAccount.DoesNotExist(member_id)
     return account
 
 
 def _account_add(account: PointsAccount, *, balance: int = 0, pending: int = 0, debt: int = 0,
                  earned: int = 0) -> None:
-    changes: dict[str, Any] = {}
+    changes: dict[str, int] = {}
     for name, delta in (("balance", balance), ("pending", pending), ("debt", debt), ("earned_total", earned)):
         if delta:
-            changes[name] = F(name) + delta
+            changes[name] = delta
             setattr(account, name, getattr(account, name) + delta)
     if changes:
-        PointsAccount.objects.filter(pk=account.pk).update(**changes)
+        rows.add(PointsAccount, account.pk, changes)  # SET balance = balance + n: never read-modify-write
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,13 @@ class Why:
 def _entry(account: PointsAccount, kind: str, points: int, at: datetime, why: Why, *,
            lot: PointsLot | None = None, trace: list[dict[str, Any]] | None = None,
            reason: str | None = None, reference: str | None = None) -> PointsEntry:
-    return PointsEntry.objects.create(
+    entry = PointsEntry(
         account=account, kind=kind, points=points, at=at, lot=lot, purchase=why.purchase, refund=why.refund,
         hold=why.hold, adjustment=why.adjustment, rule=why.rule, reason=why.reason if reason is None else reason,
         trace=trace or [], actor=why.actor, reference=why.reference if reference is None else reference,
     )
+    rows.insert(entry)
+    return entry
 
 
 def _lot_take(lot_id: int, points: int) -> None:
@@ -155,10 +157,11 @@ def credit(account: PointsAccount, points: int, *, kind: str, at: datetime, now:
     pending = 0
     if split.to_lot:
         is_pending = terms.available_at is not None and terms.available_at > now
-        lot = PointsLot.objects.create(
+        lot = PointsLot(
             account=account, points=split.to_lot, remaining=split.to_lot, earned_at=terms.earned_at,
             available_at=terms.available_at, expires_at=terms.expires_at, pending=is_pending, purchase=why.purchase,
         )
+        rows.insert(lot)
         pending = split.to_lot if is_pending else 0
         entries.append(_entry(account, kind, split.to_lot, at, why, lot=lot, trace=trace,
                               reference=None if not entries else ""))

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from memberhub.core.errors import Conflict, NotFound, ValidationFailed
 from memberhub.domain.member_identity import luhn_valid, member_no_parse
+from memberhub.loyalty import rows
 from memberhub.members.models import Member
 from memberhub.members.services import phone_index_of
 
@@ -49,3 +50,16 @@ def member_resolve(*, member_id: int | None = None, key: str | None = None) -> M
     if member is None:
         raise NotFound(_("No such member."), code="member_not_found")
     return _follow(member)
+
+
+_STATUS_SQL = f'SELECT "status" FROM "{Member._meta.db_table}" WHERE "id" = %s'
+
+
+def member_id_resolve(*, member_id: int | None = None, key: str | None = None) -> int:
+    """`member_resolve` for the till's hot path: the id of a live member in one small read;
+    anything else (a key, a merged or erased member) goes the full way."""
+    if member_id is not None:
+        found = rows.one(_STATUS_SQL, [member_id])
+        if found is not None and found[0] in LIVE:
+            return member_id
+    return member_resolve(member_id=member_id, key=key).pk

@@ -266,3 +266,93 @@ def action_award(*, actor: Principal, action: str, member_id: int | None = None,
         except IntegrityError:
             raise Conflict(_("This action was already awarded."), code="action_already_awarded") from None
     return {"member_id": member.pk, "action": action, "points": earn.points, "trace": trace, "replayed": False}
+
+
+# --- giving spent points back ----------------------------------------------------------------
+
+RETURN_RULE = "return"
+_SPEND_RULES = ("cash", "reward")
+
+
+def _returnable(account: PointsAccount, spend_reference: str) -> tuple[list[tuple[int, int]], int, int]:
+    """The lots a spend drew (oldest draw first, net of what was given back to each), and
+    the points drawn and returned in total. A spend is found by its redeem entries, which
+    carry the spend's reference as their reason (`points_redeem(reference=..., reason="")`)."""
+    drawn: dict[int, int] = {}
+    for lot_id, points in (PointsEntry.objects.filter(account=account, kind=PointsEntry.Kind.REDEEM,
+                                                      rule__in=_SPEND_RULES, reason=spend_reference,
+                                                      lot__isnull=False)
+                           .order_by("pk").values_list("lot_id", "points")):
+        drawn[lot_id] = drawn.get(lot_id, 0) - points
+    back: dict[int, int] = {}
+    for lot_id, points in PointsEntry.objects.filter(account=account, kind=PointsEntry.Kind.REVERSE,
+                                                     rule=RETURN_RULE, reason=spend_reference,
+                                                     lot__isnull=False).values_list("lot_id", "points"):
+        back[lot_id] = back.get(lot_id, 0) + points
+    returned = sum(int(e.trace[0]["value"]) for e in PointsEntry.objects.filter(
+        account=account, rule=RETURN_RULE, reason=spend_reference, points=0).exclude(reference="")
+        if e.trace and e.trace[0].get("step") == "points_returned")
+    left = [(lot_id, n - back.get(lot_id, 0)) for lot_id, n in drawn.items() if n - back.get(lot_id, 0) > 0]
+    return left, sum(drawn.values()), returned
+
+
+def points_return(*, actor: Principal, member_id: int, points: int, reason: str, reference: str,
+                  now: datetime | None = None, spend_reference: str | None = None) -> dict[str, Any]:
+    """Give back points spent earlier (a cancelled reward order, a refunded checkout).
+
+    `reference` names this return and makes it idempotent (a replay answers the first
+    return); `spend_reference` names the spend it undoes (default: the same reference).
+    When the spend's draws are known the points go back to the very lots they came from
+    (`ledger.restore`: latest-drawn first, an overdrawn balance refilled first, lots that
+    expired meanwhile written off at once) and never more than was drawn; a spend booked
+    before draws were traceable gets a new lot with the programme's expiry policy instead.
+    Append-only: `reverse` entries plus one zero-point entry carrying the reference."""
+    actor.require(Cap.POINTS_REDEEM)
+    _positive(points)
+    reference = (reference or "").strip()
+    if not reference or len(reference) > 120:
+        raise ValidationFailed(_("A reference of 1 to 120 characters is required."), code="invalid_reference")
+    spend_reference = (spend_reference or reference).strip()
+    now = now or timezone.now()
+    member = member_resolve(member_id=member_id)
+    rules = rules_current()
+    with transaction.atomic():
+        account = ledger.account_lock(member.pk)
+        first = PointsEntry.objects.filter(account=account, rule=RETURN_RULE, reference=reference).first()
+        if first is not None:
+            done = int(first.trace[0]["value"]) if first.trace else 0
+            if done != points:
+                raise Conflict(_("This return was already made with another number of points."),
+                               code="points_return_exists", detail={"points": done})
+            return {"member_id": member.pk, "points": done, "restored_to_lots": first.trace[1]["value"] == "lots",
+                    "replayed": True}
+        ledger.housekeep(account, now)
+        left, drawn, returned = _returnable(account, spend_reference)
+        why = ledger.Why(rule=RETURN_RULE, actor=actor.label, reason=spend_reference)
+        if drawn:
+            if points > drawn - returned:
+                raise Conflict(_("More points than the spend took cannot be given back."),
+                               code="points_return_exceeds_spend",
+                               detail={"drawn": drawn, "returned": returned, "points": points})
+            draws: list[tuple[int, int]] = []
+            want = points
+            for lot_id, n in reversed(left):  # the latest-expiring draws go back first
+                take = min(want, n)
+                if take:
+                    draws.append((lot_id, take))
+                    want -= take
+            if want:  # cannot happen: the lots' shares add up to at least what is left to return
+                raise Conflict(_("The points changed meanwhile; try again."), code="points_concurrent_change")
+            ledger.restore(account, draws, kind=ledger.Kind.REVERSE, now=now, why=why)
+        else:
+            ledger.credit(account, points, kind=ledger.Kind.REVERSE, at=now, now=now, why=why,
+                          terms=ledger.lot_terms(rules=rules, earned_at=now))
+        how = "lots" if drawn else "new_lot"
+        ledger.credit(account, 0, kind=ledger.Kind.REVERSE, at=now, now=now,
+                      why=ledger.Why(rule=RETURN_RULE, actor=actor.label, reason=spend_reference, reference=reference),
+                      terms=ledger.LotTerms(now, None),
+                      trace=[{"step": "points_returned", "value": str(points)}, {"step": "to", "value": how},
+                             {"step": "why", "value": reason}])
+        audit_record(actor=actor, action="loyalty.points_return", target=member, reason=reason,
+                     after={"points": points, "reference": reference, "spend_reference": spend_reference, "to": how})
+    return {"member_id": member.pk, "points": points, "restored_to_lots": bool(drawn), "replayed": False}

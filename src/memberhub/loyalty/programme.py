@@ -6,6 +6,7 @@ frozen domain dataclasses (`Rules`) once per version and cached per process.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ from memberhub.domain.points_lots import ExpiryKind, ExpiryPolicy
 from memberhub.domain.points_redeem import RedeemPolicy
 from memberhub.domain.points_rules import ActionRule, EarnRules, Rounding, Stacking, TimeMultiplier
 from memberhub.domain.tiers import Combine, TierLadder, TierRule, WindowKind
+from memberhub.loyalty import rows
 from memberhub.loyalty.models import Programme
 
 
@@ -227,8 +229,9 @@ def rules_build(config: ProgrammeConfig, *, version: int = 0, raw: dict[str, Any
                                detail={"error": str(exc)}) from None
 
 
-_cache: dict[str, Rules] = {}
+_cache: dict[str, tuple[int, Any, Rules]] = {}
 _lock = threading.Lock()
+_CURRENT_SQL = f'SELECT "version", "config" FROM "{Programme._meta.db_table}" WHERE "id" = %s'
 
 
 def _row() -> Programme:
@@ -240,19 +243,25 @@ def _row() -> Programme:
 
 
 def rules_current() -> Rules:
-    """The rules in force now (one small query; parsing is cached per version)."""
-    row = _row()
+    """The rules in force now: one small read of the version and the stored document (its
+    text, not parsed); the parsed rules are cached per process until either changes."""
+    found = rows.one(_CURRENT_SQL, [1])
+    if found is None:
+        _row()
+        found = rows.one(_CURRENT_SQL, [1])
+    version, text = found
     cached = _cache.get("rules")
     # compare the document too: a rolled-back test transaction can reuse a version number
-    if cached is not None and cached.version == row.version and cached.raw == row.config:
-        return cached
+    if cached is not None and cached[0] == version and cached[1] == text:
+        return cached[2]
+    raw = json.loads(text) if isinstance(text, str | bytes) else text
     try:
-        config = ProgrammeConfig.model_validate(row.config)
+        config = ProgrammeConfig.model_validate(raw)
     except PydanticValidationError:  # a config written by an older release: fall back to defaults
         config = ProgrammeConfig()
-    rules = rules_build(config, version=row.version, raw=row.config)
+    rules = rules_build(config, version=version, raw=raw)
     with _lock:
-        _cache["rules"] = rules
+        _cache["rules"] = (version, text, rules)
     return rules
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -19,8 +19,8 @@ from memberhub.core import events
 from memberhub.core.errors import Conflict, NotFound, ValidationFailed
 from memberhub.domain.points_refund import EarnedLine, refund_clawback, whole_refund
 from memberhub.domain.points_rules import OrderLine, Rounding, earn_points
-from memberhub.loyalty import ledger
-from memberhub.loyalty.members import member_resolve
+from memberhub.loyalty import ledger, rows
+from memberhub.loyalty.members import member_id_resolve, member_resolve
 from memberhub.loyalty.models import PointsAccount, Purchase, PurchaseLine, Refund
 from memberhub.loyalty.programme import Rules, rules_current
 from memberhub.loyalty.tiering import tier_on_purchase
@@ -59,18 +59,23 @@ class PurchaseResult:
     replayed: bool = False
     entries: list[Any] = field(default_factory=list)
     tier_change: Any = None
+    lines: list[PurchaseLine] | None = None  # as written (None on a replay: read them)
+    store_code: str | None = None
 
 
-def _store(actor: Principal, code: str | None) -> Store | None:
+_STORE_SQL = f'SELECT "id" FROM "{Store._meta.db_table}" WHERE "code" = %s'
+
+
+def _store_id(actor: Principal, code: str | None) -> int | None:
     if code is None:
         if actor.store_ids is not None:
             raise ValidationFailed(_("Name the store of the purchase."), code="store_required")
         return None
-    store = Store.objects.filter(code=code).first()
-    if store is None:
+    found = rows.one(_STORE_SQL, [code])
+    if found is None:
         raise ValidationFailed(_("Unknown store."), code="store_not_found", detail={"store": code})
-    actor.require_store(store.pk)
-    return store
+    actor.require_store(found[0])
+    return found[0]
 
 
 def purchase_validate(data: PurchaseInput, *, now: datetime) -> tuple[datetime, list[LineInput]]:
@@ -108,9 +113,9 @@ def _replay(existing: Purchase, member_id: int | None, paid_fen: int) -> Purchas
     return PurchaseResult(existing, replayed=True)
 
 
-def earn_book(*, account: PointsAccount, purchase: Purchase, lines: list[PurchaseLine], rules: Rules,
-              now: datetime, actor: str) -> list[Any]:
-    """Compute the order's points on what was paid and book them as one pending lot."""
+def earn_compute(*, account: PointsAccount, purchase: Purchase, lines: list[PurchaseLine], rules: Rules) -> Any:
+    """The order's points on what was paid, with the member's tier multiplier (set on the
+    purchase and its lines; nothing is written)."""
     benefits = rules.benefits_for(account.tier)
     result = earn_points(rules=rules.earn, at=purchase.at, tier_code=account.tier,
                          tier_multiplier=benefits.points_multiplier,
@@ -119,6 +124,12 @@ def earn_book(*, account: PointsAccount, purchase: Purchase, lines: list[Purchas
     for line in lines:
         line.points, line.rounding = by_id[line.line_id].points, by_id[line.line_id].rounding.value
     purchase.points, purchase.earned = result.points, True
+    return result
+
+
+def earn_credit(*, account: PointsAccount, purchase: Purchase, result: Any, rules: Rules, now: datetime,
+                actor: str) -> list[Any]:
+    """Book computed points as one pending lot (after refilling an overdraft and debt)."""
     terms = ledger.lot_terms(rules=rules, earned_at=purchase.at, pending_days=rules.return_window_days)
     why = ledger.Why(rule="purchase", purchase=purchase, actor=actor,
                      reason=f"{purchase.get_channel_display()} {purchase.order_no}")
@@ -126,50 +137,58 @@ def earn_book(*, account: PointsAccount, purchase: Purchase, lines: list[Purchas
                          why=why, trace=result.trace, earned=True)
 
 
+def earn_book(*, account: PointsAccount, purchase: Purchase, lines: list[PurchaseLine], rules: Rules,
+              now: datetime, actor: str) -> list[Any]:
+    """Compute the order's points on what was paid and book them as one pending lot."""
+    result = earn_compute(account=account, purchase=purchase, lines=lines, rules=rules)
+    return earn_credit(account=account, purchase=purchase, result=result, rules=rules, now=now, actor=actor)
+
+
 def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | None = None) -> PurchaseResult:
     """Record a purchase (once per channel and order number) and earn its points.
 
-    The same order again answers the first result (`replayed`); with different details 409."""
+    The same order again answers the first result (`replayed`); with different details 409.
+
+    The till's hot path: everything that needs no lock (validation, store, member, rules,
+    the points themselves) is done before the transaction, which then writes the purchase
+    with its points already computed (`INSERT … ON CONFLICT DO NOTHING` tells a replay),
+    its lines in one statement, the lot, the entry and one relative UPDATE of the account."""
     actor.require(Cap.PURCHASES_WRITE)
     now = now or timezone.now()
     at, lines_in = purchase_validate(data, now=now)
-    store = _store(actor, data.store)
-    member = member_resolve(member_id=data.member_id, key=data.member_key) \
+    store_id = _store_id(actor, data.store)
+    member_id = member_id_resolve(member_id=data.member_id, key=data.member_key) \
         if data.member_id is not None or data.member_key else None
     rules = rules_current()
-    member_id = member.pk if member else None
-    with transaction.atomic():
-        account = ledger.account_lock(member.pk) if member else None
-        existing = Purchase.objects.filter(channel=data.channel, order_no=data.order_no).first()
-        if existing is not None:
-            return _replay(existing, member_id, data.paid_fen)
-        purchase = Purchase(
-            member=member, channel=data.channel, order_no=data.order_no, store=store, at=at,
-            total_fen=sum(line.qty * (line.unit_price_fen or 0) for line in lines_in) or data.paid_fen,
-            paid_fen=data.paid_fen, discounts=list(data.discounts), external_ref=data.external_ref,
-            recorded_by=actor.label,
-        )
-        lines = [PurchaseLine(line_id=line.line_id or "", sku=line.sku, category=line.category, qty=line.qty,
-                              unit_price_fen=line.unit_price_fen or 0, paid_fen=line.paid_fen) for line in lines_in]
-        entries: list[Any] = []
-        try:
-            with transaction.atomic():
-                purchase.save()
-        except IntegrityError:  # the same order raced in for another member or without one
+    purchase = Purchase(
+        member_id=member_id, channel=data.channel, order_no=data.order_no, store_id=store_id, at=at,
+        total_fen=sum(line.qty * (line.unit_price_fen or 0) for line in lines_in) or data.paid_fen,
+        paid_fen=data.paid_fen, discounts=list(data.discounts), external_ref=data.external_ref,
+        recorded_by=actor.label,
+    )
+    lines = [PurchaseLine(line_id=line.line_id or "", sku=line.sku, category=line.category, qty=line.qty,
+                          unit_price_fen=line.unit_price_fen or 0, paid_fen=line.paid_fen) for line in lines_in]
+    entries: list[Any] = []
+    change = None
+    with rows.writing():
+        account = ledger.account_lock(member_id) if member_id is not None else None
+        earned = earn_compute(account=account, purchase=purchase, lines=lines, rules=rules) \
+            if account is not None else None
+        if not rows.insert(purchase, conflict=("channel", "order_no")):
+            # recorded before (or just now by a twin, which the INSERT waited for)
             existing = Purchase.objects.filter(channel=data.channel, order_no=data.order_no).first()
             if existing is None:
-                raise
+                raise Conflict(_("The purchase changed meanwhile; try again."), code="purchase_concurrent_change")
             return _replay(existing, member_id, data.paid_fen)
-        if account is not None:
-            entries = earn_book(account=account, purchase=purchase, lines=lines, rules=rules, now=now,
-                                actor=actor.label)
-            Purchase.objects.filter(pk=purchase.pk).update(points=purchase.points, earned=True)
         for line in lines:
             line.purchase = purchase
-        PurchaseLine.objects.bulk_create(lines)
-        change = tier_on_purchase(account=account, rules=rules, now=now, actor=actor.label) if account else None
+        rows.insert_many(lines)
+        if account is not None:
+            entries = earn_credit(account=account, purchase=purchase, result=earned, rules=rules, now=now,
+                                  actor=actor.label)
+            change = tier_on_purchase(account=account, rules=rules, now=now, actor=actor.label)
         events.emit(events.PURCHASE_RECORDED, purchase_id=purchase.pk, member_id=member_id, points=purchase.points)
-    return PurchaseResult(purchase, entries=entries, tier_change=change)
+    return PurchaseResult(purchase, entries=entries, tier_change=change, lines=lines, store_code=data.store)
 
 
 @dataclass(frozen=True)

@@ -32,3 +32,11 @@ def loyalty_expiry_remind_task() -> int:
 @db_periodic_task(crontab(minute="20", hour="2"))
 def loyalty_tiers_evaluate_task() -> dict[str, int]:
     return jobs.tiers_evaluate_all()
+
+
+@db_periodic_task(crontab(minute="15"))
+def loyalty_birthdays_task() -> dict[str, int]:
+    """Hourly: the job works out "today" in the programme's timezone and awards once per year,
+    so birthdays start just after local midnight whatever the worker's clock, and a worker
+    that was down catches up on its next run."""
+    return jobs.birthdays_award()

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -31,6 +31,7 @@ from memberhub.domain.tiers import (
     tier_progress,
     window_start,
 )
+from memberhub.loyalty import rows
 from memberhub.loyalty.models import PointsAccount, Purchase, Refund, TierChange
 from memberhub.loyalty.programme import ProgrammeConfig, Rules, rules_build, rules_current
 
@@ -43,15 +44,29 @@ def _window(ladder: TierLadder, at: datetime) -> Q:
     return Q(at__lte=at) if start is None else Q(at__gte=start, at__lte=at)
 
 
+_FACT_SQL = """
+SELECT COALESCE(SUM(spend), 0), COALESCE(SUM(n), 0), COALESCE(SUM(points), 0) FROM (
+  SELECT p.paid_fen AS spend, CASE WHEN p.paid_fen > 0 THEN 1 ELSE 0 END AS n, p.points AS points
+    FROM {purchase} p WHERE p.member_id = %s AND p.at <= %s {purchase_from}
+  UNION ALL
+  SELECT -r.amount_fen, CASE WHEN r.whole AND q.paid_fen > 0 THEN -1 ELSE 0 END, -r.points
+    FROM {refund} r JOIN {purchase} q ON q.id = r.purchase_id
+   WHERE q.member_id = %s AND r.at <= %s {refund_from}
+) t"""
+
+
 def tier_fact(*, member_id: int, ladder: TierLadder, at: datetime) -> PurchaseFact:
-    """The window's totals as one fact (two aggregate queries, any history size)."""
-    bought = Purchase.objects.filter(_window(ladder, at), member_id=member_id).aggregate(
-        spend=Sum("paid_fen"), n=Count("pk", filter=Q(paid_fen__gt=0)), points=Sum("points"))
-    refunded = Refund.objects.filter(_window(ladder, at), purchase__member_id=member_id).aggregate(
-        spend=Sum("amount_fen"), n=Count("pk", filter=Q(whole=True, purchase__paid_fen__gt=0)), points=Sum("points"))
-    return PurchaseFact(at=at, paid_fen=(bought["spend"] or 0) - (refunded["spend"] or 0),
-                        points=(bought["points"] or 0) - (refunded["points"] or 0),
-                        count=(bought["n"] or 0) - (refunded["n"] or 0))
+    """The window's totals (purchases less refunds) as one fact: one aggregate read over the
+    member's (member, at) index, whatever the history size."""
+    start = window_start(ladder=ladder, at=at)
+    ops = connection.ops
+    until = ops.adapt_datetimefield_value(at)
+    sql = _FACT_SQL.format(purchase=Purchase._meta.db_table, refund=Refund._meta.db_table,
+                           purchase_from="" if start is None else "AND p.at >= %s",
+                           refund_from="" if start is None else "AND r.at >= %s")
+    since = [] if start is None else [ops.adapt_datetimefield_value(start)]
+    spend, n, points = rows.one(sql, [member_id, until, *since, member_id, until, *since]) or (0, 0, 0)
+    return PurchaseFact(at=at, paid_fen=int(spend), points=int(points), count=int(n))
 
 
 def tier_facts(*, member_id: int) -> list[PurchaseFact]:

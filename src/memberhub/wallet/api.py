@@ -114,6 +114,10 @@ class GiftCardOut(Schema):
     issued_at: datetime
 
 
+class GiftCardIssuedOut(GiftCardOut):
+    pin: str | None = None  # shown once, at issue; a replayed batch cannot show it again
+
+
 class GiftMovementOut(Schema):
     id: int
     kind: str
@@ -128,6 +132,7 @@ class GiftSpendIn(StrictSchema):
     order_no: str = Ref
     store: str | None = None
     allow_partial: bool = False
+    pin: str | None = Field(default=None, max_length=12)  # required unless the caller may waive it
 
 
 class StatementQuery(Schema):
@@ -170,7 +175,8 @@ def rule_update(request: HttpRequest, rule_id: int, body: RuleActiveIn) -> Any:
     return services.topup_rule_set_active(actor=_auth(request), rule_id=rule_id, active=body.is_active)
 
 
-@router.post("/gift-cards", response={201: list[GiftCardOut], **ERRORS}, summary="Issue gift cards (礼品卡)")
+@router.post("/gift-cards", response={201: list[GiftCardIssuedOut], **ERRORS},
+             summary="Issue gift cards (礼品卡), each with its PIN shown once")
 def gift_cards_issue(request: HttpRequest, body: GiftCardsIn) -> Status[Any]:
     return Status(201, giftcards.gift_cards_issue(actor=_auth(request), **body.model_dump()))
 

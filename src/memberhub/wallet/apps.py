@@ -11,7 +11,7 @@ class WalletConfig(AppConfig):
     def ready(self) -> None:
         from memberhub.core.demo import DEMO_LOADERS
         from memberhub.members.hooks import ERASE_HOOKS, EXPORT_HOOKS, MERGE_HOOKS
-        from memberhub.wallet import member_hooks
+        from memberhub.wallet import member_hooks, tasks  # noqa: F401  (registers the expiry job)
         from memberhub.wallet.demo import wallet_demo_load
 
         for hooks, fn in ((MERGE_HOOKS, member_hooks.wallet_member_merge),

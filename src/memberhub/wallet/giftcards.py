@@ -1,7 +1,21 @@
-"""Gift cards (礼品卡): issued in batches with codes, one balance, spent and refunded like a wallet."""
+"""Gift cards (礼品卡): issued in batches with codes, one balance, spent and refunded like a wallet.
+
+PIN: every card issued gets a 6-digit PIN, shown once in the issue answer and stored only as a
+keyed HMAC of code and PIN (``core.crypto.blind_index``; a stolen database does not reveal
+it without the key). Spending needs the PIN, except for a caller that holds
+``programme:manage`` as well as ``wallet:spend`` (admins, the system, back-office keys given
+both scopes) — e.g. to settle a card whose holder proved ownership another way. Cards issued
+before PINs existed have none and need none.
+
+Expiry: a card is refused from ``expires_at`` on, and ``gift_cards_expire`` (hourly job)
+writes what is left off with one ``expire`` movement, so the balance stays the sum of the
+movements.
+"""
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +27,8 @@ from django.utils.translation import gettext_lazy as _
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
-from memberhub.core.errors import Conflict, NotFound, ValidationFailed
+from memberhub.core.crypto import blind_index
+from memberhub.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from memberhub.domain import wallet as rules
 from memberhub.domain.coupon_codes import code_normalize, code_verify, codes_generate
 from memberhub.wallet.models import GiftCard, GiftCardMovement
@@ -21,6 +36,26 @@ from memberhub.wallet.services import MAX_AMOUNT_FEN, _amount, _ref, _store
 
 CODE_PREFIX = "G"
 CODE_LENGTH = 15  # 14 random + check: a gift card is bearer money, so far harder to guess than a coupon
+PIN_DIGITS = 6
+PIN_WAIVER_CAP = Cap.PROGRAMME_MANAGE  # with wallet:spend, spends without the PIN
+
+
+def pin_hash(code: str, pin: str) -> str:
+    return blind_index(f"{code}:{pin}", purpose="gift_card_pin") or ""
+
+
+def _pin_new() -> str:
+    return f"{secrets.randbelow(10**PIN_DIGITS):0{PIN_DIGITS}d}"
+
+
+def pin_check(card: GiftCard, actor: Principal, pin: str | None) -> None:
+    """Refuse a spend without the card's PIN, unless the caller may waive it."""
+    if not card.pin_hash or actor.can(PIN_WAIVER_CAP):
+        return
+    if not pin:
+        raise ValidationFailed(_("The gift card's PIN is required."), code="gift_card_pin_required")
+    if not hmac.compare_digest(pin_hash(card.code, pin.strip()), card.pin_hash):
+        raise PermissionDenied(_("The gift card's PIN is wrong."), code="gift_card_pin_invalid")
 
 
 def gift_cards_issue(*, actor: Principal, count: int, amount_fen: int, batch_ref: str,
@@ -37,17 +72,20 @@ def gift_cards_issue(*, actor: Principal, count: int, amount_fen: int, batch_ref
             return existing
         for _attempt in range(5):
             codes = codes_generate(count=count, length=CODE_LENGTH, prefix=CODE_PREFIX)
+            pins = {c: _pin_new() for c in codes}
             try:
                 with transaction.atomic():
                     cards = GiftCard.objects.bulk_create(
                         [GiftCard(code=c, initial_fen=amount_fen, balance_fen=amount_fen, expires_at=expires_at,
-                                  issued_at=now, batch_ref=ref) for c in codes])
+                                  issued_at=now, batch_ref=ref, pin_hash=pin_hash(c, pins[c])) for c in codes])
                 break
             except IntegrityError:
                 continue
         else:
             raise Conflict(_("Could not allocate gift card codes; try again."), code="code_allocation_failed")
         cards = list(GiftCard.objects.filter(batch_ref=ref).order_by("pk"))
+        for card in cards:
+            card.pin = pins[card.code]  # type: ignore[attr-defined]  (shown once, never stored)
         GiftCardMovement.objects.bulk_create(
             [GiftCardMovement(card=c, kind=GiftCardMovement.Kind.ISSUE, amount_fen=amount_fen,
                               balance_after_fen=amount_fen, ref=ref, actor_label=actor.label, at=now) for c in cards])
@@ -87,7 +125,10 @@ def _move(card: GiftCard, *, kind: str, amount: int, ref: str, actor: Principal,
 
 
 def gift_card_spend(*, actor: Principal, code: str, amount_fen: int, order_no: str, store: str | None = None,
-                    allow_partial: bool = False, now: datetime | None = None) -> GiftCardMovement:
+                    allow_partial: bool = False, now: datetime | None = None,
+                    pin: str | None = None) -> GiftCardMovement:
+    """Pay with a gift card (PIN required, see the module docstring); a replayed order
+    number answers the first payment."""
     actor.require(Cap.WALLET_SPEND)
     _amount(amount_fen)
     ref = _ref(order_no)
@@ -95,6 +136,7 @@ def gift_card_spend(*, actor: Principal, code: str, amount_fen: int, order_no: s
     the_store = _store(actor, store)
     with transaction.atomic():
         card = gift_card_get(actor=actor, code=code, for_update=True)
+        pin_check(card, actor, pin)
         if (done := card.movements.filter(kind=GiftCardMovement.Kind.SPEND, ref=ref).first()) is not None:
             return done
         _usable(card, now)
@@ -129,10 +171,36 @@ def gift_card_refund(*, actor: Principal, code: str, order_no: str, amount_fen: 
     return movement
 
 
+def gift_cards_expire(*, now: datetime | None = None, actor: Principal | None = None) -> int:
+    """Job: write off what is left on cards past their expiry (one ``expire`` movement each,
+    dated at the expiry instant). One short transaction per card; re-run safe."""
+    from memberhub.access.principal import system_principal
+
+    now = now or timezone.now()
+    actor = actor or system_principal("gift_card_expiry")
+    done = 0
+    for card_id in list(GiftCard.objects.filter(balance_fen__gt=0, expires_at__lte=now)
+                        .order_by("expires_at", "pk").values_list("pk", flat=True)[:10000]):
+        with transaction.atomic():
+            card = GiftCard.objects.select_for_update().get(pk=card_id)
+            if card.balance_fen <= 0 or card.expires_at is None or card.expires_at > now:
+                continue
+            left = card.balance_fen
+            if not GiftCard.objects.filter(pk=card.pk, balance_fen=left).update(balance_fen=0):
+                continue
+            GiftCardMovement.objects.create(card=card, kind=GiftCardMovement.Kind.EXPIRE, amount_fen=-left,
+                                            balance_after_fen=0, ref="expiry", actor_label=actor.label,
+                                            at=card.expires_at)
+            audit_record(actor=actor, action="gift_card.expire", target=card, after={"amount_fen": -left})
+            done += 1
+    return done
+
+
 def gift_card_check(*, card: GiftCard) -> list[rules.WalletLedgerViolation]:
     entries = [rules.WalletLedgerEntry(entry_id=str(m.pk), bucket=rules.CARD, amount_fen=m.amount_fen)
                for m in card.movements.order_by("pk")]
     return rules.wallet_ledger_check(entries=entries, balances={rules.CARD: card.balance_fen})
 
 
-__all__ = ["MAX_AMOUNT_FEN", "gift_card_get", "gift_card_refund", "gift_card_spend", "gift_cards_issue"]
+__all__ = ["MAX_AMOUNT_FEN", "gift_card_get", "gift_card_refund", "gift_card_spend", "gift_cards_expire",
+           "gift_cards_issue", "pin_check"]

@@ -96,11 +96,14 @@ class GiftCard(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     issued_at = models.DateTimeField()
     batch_ref = models.CharField(max_length=120, blank=True)
+    # keyed HMAC of code and PIN (core.crypto.blind_index); empty for cards issued before PINs
+    pin_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(balance_fen__gte=0), name="gift_card_balance_not_negative"),
         ]
+        indexes = [models.Index(fields=["expires_at"], condition=Q(balance_fen__gt=0), name="gift_card_expiring")]
 
 
 class GiftCardMovement(models.Model):
@@ -108,6 +111,7 @@ class GiftCardMovement(models.Model):
         ISSUE = "issue", _("Issued")
         SPEND = "spend", _("Payment")
         REFUND = "refund", _("Refund")
+        EXPIRE = "expire", _("Expired")
 
     card = models.ForeignKey(GiftCard, on_delete=models.PROTECT, related_name="movements")
     kind = models.CharField(max_length=10, choices=Kind.choices)

@@ -28,9 +28,10 @@ from memberhub.wallet.models import TopUpRule, Wallet, WalletConfig, WalletMovem
 MAX_AMOUNT_FEN = 10**10  # 1 亿元: a typo guard, not a business limit
 
 
-def _member(actor: Principal, member_id: int, *, spending: bool = False) -> Member:
+def _member(actor: Principal, member_id: int, *, spending: bool = False, scoped: bool = False) -> Member:
     member = Member.objects.filter(pk=member_id).only("status", "home_store_id").first()
-    if member is None:
+    # a store-scoped caller tops up and spends only for members of its stores, as it reads
+    if member is None or (scoped and not actor.sees_store(member.home_store_id)):
         raise NotFound(_("No such member."), code="member_not_found")
     if member.status in (Member.Status.ERASED, Member.Status.MERGED):
         raise Conflict(_("This member was erased or merged."), code="member_not_live")
@@ -106,7 +107,7 @@ def wallet_topup(*, actor: Principal, member_id: int, amount_fen: int, payment_r
     _amount(amount_fen)
     ref = _ref(payment_ref)
     now = now or timezone.now()
-    _member(actor, member_id, spending=True)
+    _member(actor, member_id, spending=True, scoped=True)
     the_store = _store(actor, store)
     with transaction.atomic():
         wallet = wallet_locked(member_id)
@@ -133,7 +134,7 @@ def wallet_spend(*, actor: Principal, member_id: int, amount_fen: int, order_no:
     _amount(amount_fen)
     ref = _ref(order_no)
     now = now or timezone.now()
-    _member(actor, member_id, spending=True)
+    _member(actor, member_id, spending=True, scoped=True)
     the_store = _store(actor, store)
     with transaction.atomic():
         wallet = wallet_locked(member_id)

