@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(["memberhub", *args])
+    try:
+        execute_from_command_line(["memberhub", *args])
+    except ConfigError as exc:  # e.g. a malformed MEMBERHUB_PORT read by `serve`
+        print(f"memberhub: configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -115,3 +115,17 @@ def test_it_refuses_a_second_admin_with_the_same_name(
     monkeypatch.setenv("MEMBERHUB_ADMIN_PASSWORD", "a-long-password-2026")
     with pytest.raises(CommandError, match="username_taken"):
         call_command("createadmin", stdout=io.StringIO())
+
+
+def test_it_refuses_a_malformed_port_with_a_message(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")}
+    env.update(MEMBERHUB_DATA_DIR=str(tmp_path), MEMBERHUB_PORT="eighty")
+    r = subprocess.run([str(Path(sys.executable).with_name("memberhub")), "serve"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "MEMBERHUB_PORT" in r.stderr and "Traceback" not in r.stderr

@@ -96,7 +96,7 @@ class CheckoutInput:
 
 
 def _caps(data: CheckoutInput) -> list[str]:
-    caps = [Cap.PURCHASES_WRITE]
+    caps: list[str] = [Cap.PURCHASES_WRITE]
     if data.coupon_codes:
         caps.append(Cap.COUPONS_REDEEM)
     if data.points:
@@ -254,6 +254,7 @@ def _checkout(actor: Principal, data: CheckoutInput, store: Store | None, member
                                detail={"due_fen": paid, "tendered_fen": tendered})
     wallet_out = None
     if data.wallet_fen:
+        assert member_id is not None  # refused earlier: stored value needs the member
         move = wallet_spend(actor=actor, member_id=member_id, amount_fen=data.wallet_fen, order_no=data.order_no,
                             store=data.store, channel=data.channel, now=now)
         _tender_check(move, now, "stored value")
@@ -261,11 +262,11 @@ def _checkout(actor: Principal, data: CheckoutInput, store: Store | None, member
                       "principal_after_fen": move.principal_after_fen, "bonus_after_fen": move.bonus_after_fen}
     cards_out = []
     for g in data.gift_cards:
-        move = gift_card_spend(actor=actor, code=g.code, amount_fen=g.amount_fen, order_no=data.order_no,
+        card_move = gift_card_spend(actor=actor, code=g.code, amount_fen=g.amount_fen, order_no=data.order_no,
                                store=data.store, now=now, pin=g.pin)
-        _tender_check(move, now, "a gift card")
-        cards_out.append({"code": move.card.code, "amount_fen": -move.amount_fen,
-                          "balance_after_fen": move.balance_after_fen})
+        _tender_check(card_move, now, "a gift card")
+        cards_out.append({"code": card_move.card.code, "amount_fen": -card_move.amount_fen,
+                          "balance_after_fen": card_move.balance_after_fen})
 
     discounts: list[dict[str, Any]] = []
     if priced["tier_discount_fen"]:
@@ -329,7 +330,7 @@ class CheckoutRefundInput:
 
 
 def _refund_caps(checkout: Checkout) -> list[str]:
-    caps = [Cap.PURCHASES_WRITE]
+    caps: list[str] = [Cap.PURCHASES_WRITE]
     if checkout.coupon_codes:
         caps.append(Cap.COUPONS_REDEEM)
     if checkout.points_redeemed:

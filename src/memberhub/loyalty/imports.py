@@ -308,9 +308,10 @@ def _members_for(externals: set[str], report: OrdersImportReport, now: datetime)
                       name="") for k in missing]
         with transaction.atomic():
             Member.objects.bulk_create(new)
-        found.update(Member.objects.filter(import_key__in=missing).values_list("import_key", "pk"))
+        found.update((k, pk) for k, pk in Member.objects.filter(import_key__in=missing).values_list("import_key", "pk")
+                     if k is not None)
         report.members_created += len(missing)
-    return {keys[k]: pk for k, pk in found.items()}
+    return {keys[k]: pk for k, pk in found.items() if k is not None}
 
 
 def _existing(orders: list[_Order]) -> set[tuple[str, str]]:

@@ -74,6 +74,7 @@ def expiry_remind(*, now: datetime | None = None, days: int | None = None) -> in
             PointsLot.objects.filter(pk__in=[pk for pk, *_ in lots], reminded_at__isnull=True).update(reminded_at=now)
             grouped: dict[tuple[int, str], int] = defaultdict(int)
             for _pk, member_id, remaining, expires_at in lots:
+                assert expires_at is not None  # only expiring lots are reminded
                 grouped[(member_id, last_valid_day(expires_at, timezone=rules.timezone).isoformat())] += remaining
             for (member_id, last_day), points in sorted(grouped.items()):
                 events.emit(events.POINTS_EXPIRING, member_id=member_id, points=points, last_valid_day=last_day)

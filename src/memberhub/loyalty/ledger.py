@@ -23,8 +23,21 @@ from memberhub.domain.points_refund import ClawbackSettlement, clawback_settle, 
 from memberhub.loyalty import rows
 from memberhub.loyalty.models import PointsAccount, PointsEntry, PointsLot, Purchase
 from memberhub.loyalty.programme import Rules
+from memberhub.members.models import Member
 
 Kind = PointsEntry.Kind
+
+
+_LIVE_MEMBER = (f' AND EXISTS (SELECT 1 FROM "{Member._meta.db_table}" m WHERE m."id" = %s'
+                f' AND m."status" IN (%s, %s))')
+
+
+def account_lock_live(member_id: int) -> PointsAccount | None:
+    """The account of a live (active or frozen) member, locked, in one read; None when the
+    member is not live (merged, erased, unknown) or has no account yet: then take the
+    long way (`member_resolve`, `account_lock`)."""
+    return rows.fetch(PointsAccount, '"member_id" = %s' + _LIVE_MEMBER,
+                      [member_id, member_id, Member.Status.ACTIVE.value, Member.Status.FROZEN.value], for_update=True)
 
 
 def account_lock(member_id: int) -> PointsAccount:

@@ -249,6 +249,7 @@ def rules_current() -> Rules:
     if found is None:
         _row()
         found = rows.one(_CURRENT_SQL, [1])
+    assert found is not None  # the row was just created
     version, text = found
     cached = _cache.get("rules")
     # compare the document too: a rolled-back test transaction can reuse a version number

@@ -157,8 +157,9 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
     now = now or timezone.now()
     at, lines_in = purchase_validate(data, now=now)
     store_id = _store_id(actor, data.store)
-    member_id = member_id_resolve(member_id=data.member_id, key=data.member_key) \
-        if data.member_id is not None or data.member_key else None
+    # by id, the member is checked with its account's lock (one read); by key, found first
+    member_id = data.member_id if data.member_id is not None else \
+        member_id_resolve(key=data.member_key) if data.member_key else None
     rules = rules_current()
     purchase = Purchase(
         member_id=member_id, channel=data.channel, order_no=data.order_no, store_id=store_id, at=at,
@@ -171,7 +172,14 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
     entries: list[Any] = []
     change = None
     with rows.writing():
-        account = ledger.account_lock(member_id) if member_id is not None else None
+        account = None
+        if data.member_id is not None:
+            account = ledger.account_lock_live(data.member_id)
+            if account is None:  # no account yet, or a merged (→ survivor), erased or unknown member
+                member_id = purchase.member_id = member_id_resolve(member_id=member_id)
+                account = ledger.account_lock(member_id)
+        elif member_id is not None:
+            account = ledger.account_lock(member_id)
         earned = earn_compute(account=account, purchase=purchase, lines=lines, rules=rules) \
             if account is not None else None
         if not rows.insert(purchase, conflict=("channel", "order_no")):

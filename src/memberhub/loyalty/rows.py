@@ -30,7 +30,8 @@ M = TypeVar("M", bound=Model)
 _plans: dict[tuple[Any, ...], Any] = {}
 
 
-def _qn(name: str) -> str:
+def _qn(name: str | None) -> str:
+    assert name is not None  # concrete fields always have a column
     return connection.ops.quote_name(name)
 
 
@@ -135,7 +136,7 @@ def _from_db(fields: list[Field], row: Sequence[Any]) -> list[Any]:
                 v = v.replace(tzinfo=dt.UTC)
             values[i] = v
         elif isinstance(f, JSONField):
-            values[i] = f.from_db_value(v, None, connection)
+            values[i] = f.from_db_value(v, None, connection)  # type: ignore[arg-type]
     return values
 
 
@@ -168,7 +169,7 @@ def add(model: type[Model], pk: Any, deltas: dict[str, int]) -> int:
     sql = _plans.get(key)
     if sql is None:
         meta = model._meta
-        cols = [_qn(meta.get_field(n).column) for n in names]
+        cols = [_qn(meta.get_field(n).column) for n in names]  # type: ignore[union-attr]
         sql = _plans[key] = _sql(f"UPDATE {_qn(meta.db_table)} SET {', '.join(f'{c} = {c} + %s' for c in cols)} "
                                  f"WHERE {_qn(meta.pk.column)} = %s")
     cursor = _run(sql, [*deltas.values(), pk])
@@ -224,7 +225,7 @@ def writing() -> Iterator[None]:
             yield
         return
     fd = _turn_file(str(connection.settings_dict["NAME"])) \
-        if fcntl is not None and not connection.is_in_memory_db() else None
+        if fcntl is not None and not connection.is_in_memory_db() else None  # type: ignore[attr-defined]
     held = [True]
 
     def release() -> None:  # once: right after COMMIT, or after a rollback

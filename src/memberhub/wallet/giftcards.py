@@ -85,7 +85,7 @@ def gift_cards_issue(*, actor: Principal, count: int, amount_fen: int, batch_ref
             raise Conflict(_("Could not allocate gift card codes; try again."), code="code_allocation_failed")
         cards = list(GiftCard.objects.filter(batch_ref=ref).order_by("pk"))
         for card in cards:
-            card.pin = pins[card.code]  # type: ignore[attr-defined]  (shown once, never stored)
+            card.pin = pins[card.code]  # type: ignore[attr-defined]  # shown once, never stored
         GiftCardMovement.objects.bulk_create(
             [GiftCardMovement(card=c, kind=GiftCardMovement.Kind.ISSUE, amount_fen=amount_fen,
                               balance_after_fen=amount_fen, ref=ref, actor_label=actor.label, at=now) for c in cards])

@@ -6,6 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from memberhub.conf import env_int, env_str
 from memberhub.core.bootstrap import migrate_if_behind
 
 
@@ -14,12 +15,13 @@ class Command(BaseCommand):
     help = "Migrate if needed, ensure an administrator, optionally load demo data, and serve HTTP."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", default=os.environ.get("MEMBERHUB_HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("MEMBERHUB_PORT", "8000")))
+        # Strict parsing: a malformed MEMBERHUB_PORT stops the start with a message naming it.
+        parser.add_argument("--host", default=env_str("MEMBERHUB_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=env_int("MEMBERHUB_PORT", 8000, minimum=1, maximum=65535))
         parser.add_argument("--demo", action="store_true", help="load demo stores, staff and members")
-        parser.add_argument("--workers", type=int, default=int(os.environ.get("MEMBERHUB_WEB_WORKERS", "0")) or None,
+        parser.add_argument("--workers", type=int, default=env_int("MEMBERHUB_WEB_WORKERS", 0, minimum=0) or None,
                             help="worker processes (default: one per CPU on SQLite, two per CPU on PostgreSQL)")
-        parser.add_argument("--threads", type=int, default=int(os.environ.get("MEMBERHUB_WEB_THREADS", "0")) or None,
+        parser.add_argument("--threads", type=int, default=env_int("MEMBERHUB_WEB_THREADS", 0, minimum=0) or None,
                             help="threads per worker (default: 1 on SQLite, 4 on PostgreSQL)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
