@@ -39,6 +39,35 @@ class Api:
         return self._call("patch", path, body, **kw)
 
 
+def race_posts(token: str, path: str, bodies: list[Any], *, timeout: float = 180) -> list[Any]:
+    """POST each body at once from its own thread and connection (released together by a
+    barrier); returns the responses in order. A crash in a thread fails the caller."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(len(bodies))
+    results: list[Any] = [None] * len(bodies)
+
+    def run(i: int) -> None:
+        try:
+            api = Api(Client(), token)
+            barrier.wait(10)
+            results[i] = api.post(path, bodies[i])
+        except Exception as exc:  # a crash must fail the test, not vanish with the thread
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(bodies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    return results
+
+
 @pytest.fixture
 def stores(db: Any) -> dict[str, Any]:
     from memberhub.stores.models import Store

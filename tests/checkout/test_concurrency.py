@@ -3,13 +3,10 @@ checkouts that lost the race leave nothing behind (no purchase, no points, no st
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
-from django.test import Client
 
 from memberhub.access.principal import system_principal
 from memberhub.checkout.models import Checkout
@@ -18,7 +15,7 @@ from memberhub.loyalty.models import PointsEntry, Purchase
 from memberhub.loyalty.points import adjustment_request
 from memberhub.wallet.models import Wallet
 from memberhub.wallet.services import wallet_topup
-from tests.conftest import Api
+from tests.conftest import race_posts
 from tests.coupons.factories import coupon_make, template_make
 from tests.loyalty.helpers import assert_sound
 from tests.members.factories import member_make
@@ -29,26 +26,7 @@ THREADS = 10
 
 
 def _race(token: str, bodies: list[dict[str, Any]]) -> list[Any]:
-    barrier = threading.Barrier(len(bodies))
-    results: list[Any] = [None] * len(bodies)
-
-    def run(i: int) -> None:
-        try:
-            api = Api(Client(), token)
-            barrier.wait(10)
-            results[i] = api.post("/checkout", bodies[i])
-        except Exception as exc:  # a crash must fail the test, not vanish with the thread
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(bodies))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(180)
-    assert not [r for r in results if isinstance(r, Exception)], results
-    return results
+    return race_posts(token, "/checkout", bodies)
 
 
 @pytest.mark.parametrize("k", [1, 3])

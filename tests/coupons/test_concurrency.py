@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
-from django.test import Client
 
 from memberhub.coupons.models import Coupon, CouponRedemption
-from tests.conftest import Api
+from tests.conftest import race_posts
 from tests.coupons.factories import basket, coupon_make, template_make
 from tests.members.factories import member_make
 
@@ -21,26 +18,7 @@ THREADS = 12
 
 
 def _race(token: str, bodies: list[dict[str, Any]]) -> list[Any]:
-    barrier = threading.Barrier(len(bodies))
-    results: list[Any] = [None] * len(bodies)
-
-    def run(i: int) -> None:
-        try:
-            api = Api(Client(), token)
-            barrier.wait(10)
-            results[i] = api.post("/coupons/redeem", bodies[i])
-        except Exception as exc:  # a crash must fail the test, not vanish with the thread
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(bodies))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not [r for r in results if isinstance(r, Exception)], results
-    return results
+    return race_posts(token, "/coupons/redeem", bodies)
 
 
 @pytest.mark.parametrize("k", [1, 3, 5])
