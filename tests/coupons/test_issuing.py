@@ -208,3 +208,27 @@ def coupon_make_code(template: Any, stores: Any) -> str:
     from tests.coupons.factories import coupon_make
 
     return coupon_make(template, member_make(phone="13700137000").pk).code
+
+
+def test_it_issues_to_an_rfm_segment_and_a_lifecycle_stage(admin_api: Any, stores: Any, run_jobs: Any) -> None:
+    from django.utils import timezone
+
+    from memberhub.analytics.models import AnalyticsRun, MemberSnapshot
+
+    members = [member_make(phone=f"1370013{8000 + i:04d}", store="SH") for i in range(4)]
+    now = timezone.now()
+
+    def snapshots(kind: str, rows: list[tuple[Any, str, str]]) -> None:
+        run = AnalyticsRun.objects.create(kind=kind, status="succeeded", created_at=now, is_current=True)
+        MemberSnapshot.objects.bulk_create(
+            MemberSnapshot(run=run, member=m, recency_days=1, frequency=1, monetary_fen=100, r_score=1, f_score=1,
+                           m_score=1, segment=seg, stage=stage) for m, seg, stage in rows)
+
+    snapshots("rfm", [(members[0], "重要挽留客户", ""), (members[1], "重要挽留客户", ""), (members[2], "一般发展客户", "")])
+    snapshots("clv", [(members[0], "重要挽留客户", "沉睡"), (members[1], "重要挽留客户", "成熟"),
+                      (members[3], "一般价值客户", "沉睡")])
+    t = template_make()
+    r = run_jobs(admin_api, f"/coupons/templates/{t.pk}/issue-bulk",
+                 {"segment": {"rfm_segment": "重要挽留客户", "stage": "沉睡"}})
+    assert r.status_code == 202, r.content
+    assert list(Coupon.objects.filter(template=t).values_list("member_id", flat=True)) == [members[0].pk]

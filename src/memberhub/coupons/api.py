@@ -111,9 +111,7 @@ def coupon_issue_bulk(request: HttpRequest, template_id: int, body: BulkIssueIn)
         raise ValidationFailed(_("Give either member_ids or a segment."), code="audience_required")
     ids = body.member_ids
     if body.segment is not None:
-        from memberhub.members.selectors import member_list
-
-        ids = list(member_list(actor=request.auth, **body.segment.model_dump()).values_list("pk", flat=True))  # type: ignore[attr-defined]
+        ids = selectors.audience_member_ids(actor=request.auth, **body.segment.model_dump())  # type: ignore[attr-defined]
     batch = issuing.batch_create(actor=request.auth, template_id=template_id, kind=IssueBatch.Kind.MEMBERS,  # type: ignore[attr-defined]
                                  member_ids=ids)
     batch.refresh_from_db()

@@ -146,6 +146,11 @@ class SegmentIn(StrictSchema):
     registered_to: datetime | None = None
     birth_month: int | None = Field(None, ge=1, le=12)
     status: str | None = None
+    # From the current analytics snapshots (memberhub analytics / POST /analytics/runs):
+    rfm_segment: str | None = Field(None, max_length=20, description="e.g. 重要挽留客户")
+    stage: str | None = Field(None, max_length=10, description="lifecycle stage, e.g. 沉睡")
+    min_clv_fen: int | None = Field(None, ge=0)
+    min_p_alive: float | None = Field(None, ge=0, le=1)
 
 
 class BulkIssueIn(StrictSchema):

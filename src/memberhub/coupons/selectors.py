@@ -85,3 +85,21 @@ def template_stats(*, actor: Principal, template_id: int, now: datetime | None =
         "budget_fen": template.budget_fen, "budget_spent_fen": template.budget_spent_fen,
     }
 
+
+
+def audience_member_ids(
+    *, actor: Principal, rfm_segment: str | None = None, stage: str | None = None,
+    min_clv_fen: int | None = None, min_p_alive: float | None = None, **register_filters: Any,
+) -> list[int]:
+    """Members of a segment: register filters (store, registration dates, birth month, status)
+    and, when given, the current RFM segment and CLV snapshot (stage, CLV, P(alive))."""
+    from memberhub.analytics.selectors import snapshot_list
+    from memberhub.members.selectors import member_list
+
+    qs = member_list(actor=actor, **register_filters)
+    if rfm_segment:
+        qs = qs.filter(pk__in=snapshot_list(actor=actor, kind="rfm", segment=rfm_segment).values("member_id"))
+    if stage or min_clv_fen is not None or min_p_alive is not None:
+        clv = snapshot_list(actor=actor, kind="clv", stage=stage, min_clv_fen=min_clv_fen, min_p_alive=min_p_alive)
+        qs = qs.filter(pk__in=clv.values("member_id"))
+    return list(qs.values_list("pk", flat=True))
