@@ -31,17 +31,17 @@ def _get(url: str) -> tuple[int, bytes]:
         return r.status, r.read()
 
 
-def _wait(url: str, proc: subprocess.Popen[bytes], seconds: float = 120) -> None:
+def _wait(url: str, proc: subprocess.Popen[bytes], log: Path, seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"server exited early: {proc.stdout.read().decode() if proc.stdout else ''}")
+            raise AssertionError(f"server exited early: {log.read_text()}")
         try:
             _get(url)
             return
         except OSError:
             time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer within {seconds}s")
+    raise AssertionError(f"{url} did not answer within {seconds}s: {log.read_text()[-5000:]}")
 
 
 @pytest.fixture
@@ -52,16 +52,18 @@ def env(tmp_path: Path) -> dict[str, str]:
     return e
 
 
-def test_it_serves_two_racing_starts_on_one_fresh_database(env: dict[str, str]) -> None:
+def test_it_serves_two_racing_starts_on_one_fresh_database(env: dict[str, str], tmp_path: Path) -> None:
     ports = [_free_port(), _free_port()]
+    # Output goes to files, not pipes: a pipe nobody reads fills up and blocks the server.
+    logs = [tmp_path / f"serve-{i}.log" for i in range(2)]
     procs = [
         subprocess.Popen([str(BIN), "serve", "--port", str(p), "--workers", "1", *(["--demo"] if i == 0 else [])],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                         env=env, stdout=logs[i].open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
         for i, p in enumerate(ports)
     ]
     try:
-        for p, proc in zip(ports, procs, strict=True):
-            _wait(f"http://127.0.0.1:{p}/healthz", proc)
+        for p, proc, log in zip(ports, procs, logs, strict=True):
+            _wait(f"http://127.0.0.1:{p}/healthz", proc, log)
         status, body = _get(f"http://127.0.0.1:{ports[1]}/api/v1/openapi.json")
         assert status == 200 and b'"/api/v1/members"' in body
         status, body = _get(f"http://127.0.0.1:{ports[0]}/static/admin/css/base.css")
@@ -71,8 +73,10 @@ def test_it_serves_two_racing_starts_on_one_fresh_database(env: dict[str, str]) 
     finally:
         for proc in procs:
             os.killpg(proc.pid, signal.SIGTERM)
-        outputs = [proc.communicate(timeout=30)[0].decode() for proc in procs]
+        for proc in procs:
+            proc.wait(timeout=30)
+    outputs = [log.read_text() for log in logs]
     assert sum("Created administrator" in out for out in outputs) == 1
     assert "first-admin-pass-1" not in "".join(outputs)  # a chosen password is never printed
     assert "Demo data:" in outputs[0]
-    assert "Traceback" not in "".join(outputs)
+    assert "Traceback" not in "".join(outputs), "".join(outputs)[-8000:]
