@@ -203,3 +203,13 @@ def test_it_rejects_unknown_fields_and_bad_baskets(admin_api: Any, member: Any) 
     bad = basket(("L1", "A", 100, 1), ("L1", "B", 100, 1))
     r = admin_api.post("/coupons/validate", {"member_id": member.pk, "codes": [], "basket": bad, "channel": "offline"})
     assert r.status_code == 422 and r.json()["code"] == "basket_invalid"
+
+
+def test_it_keeps_a_store_scoped_cashier_to_their_own_stores(staff_api: Any, member: Any) -> None:
+    coupon = coupon_make(template_make(), member.pk)
+    cashier = staff_api("cashier", ["SH"])
+    r = cashier.post("/coupons/redeem", {"member_id": member.pk, "codes": [coupon.code], "basket": BASKET,
+                                         "channel": "offline", "store": "BJ", "order_no": "SO-BJ"})
+    assert r.status_code == 403 and r.json()["code"] == "store_out_of_scope"
+    assert not CouponRedemption.objects.exists()
+    assert _redeem(cashier, member, [coupon.code]).status_code == 200

@@ -57,6 +57,7 @@ from memberhub.loyalty.purchases import (
 )
 from memberhub.members.models import Member
 from memberhub.stores.models import Store
+from memberhub.stores.selectors import store_for_actor
 from memberhub.wallet.giftcards import gift_card_refund, gift_card_spend
 from memberhub.wallet.services import MAX_AMOUNT_FEN, wallet_refund, wallet_spend
 
@@ -141,11 +142,7 @@ def _store(actor: Principal, code: str | None) -> Store | None:
         if actor.store_ids is not None:
             raise ValidationFailed(_("Name the store of the purchase."), code="store_required")
         return None
-    store = Store.objects.filter(code=code).first()
-    if store is None:
-        raise ValidationFailed(_("Unknown store."), code="store_not_found", detail={"store": code})
-    actor.require_store(store.pk)
-    return store
+    return store_for_actor(actor=actor, code=code)
 
 
 def _spread(total: int, weights: list[int]) -> list[int]:

@@ -32,19 +32,15 @@ from memberhub.coupons.schemas import (
     TemplatePatch,
     ValidateIn,
 )
-from memberhub.stores.models import Store
+from memberhub.stores.selectors import store_for_actor
 
 router = Router(tags=["coupons"])
 ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
-def _store_id(code: str | None) -> int | None:
-    if code is None:
-        return None
-    pk = Store.objects.filter(code=code).values_list("pk", flat=True).first()
-    if pk is None:
-        raise ValidationFailed(_("Unknown store."), code="store_not_found", detail={"store": code})
-    return pk
+def _store_id(request: HttpRequest, code: str | None) -> int | None:
+    # a store-scoped cashier validates and redeems only at their own stores
+    return store_for_actor(actor=request.auth, code=code).pk if code is not None else None  # type: ignore[attr-defined]
 
 
 def _basket(body: Any) -> checkout.BasketIn:
@@ -154,7 +150,7 @@ def coupon_claim(request: HttpRequest, body: ClaimIn) -> Status[Any]:
 @router.post("/validate", response={200: dict, **ERRORS}, summary="Price a basket with coupons, or say why not")
 def coupons_validate(request: HttpRequest, body: ValidateIn) -> dict[str, Any]:
     return checkout.coupons_validate(actor=request.auth, member_id=body.member_id, codes=body.codes,  # type: ignore[attr-defined]
-                                     basket=_basket(body), channel=body.channel, store_id=_store_id(body.store),
+                                     basket=_basket(body), channel=body.channel, store_id=_store_id(request, body.store),
                                      best=body.best)
 
 
@@ -162,7 +158,7 @@ def coupons_validate(request: HttpRequest, body: ValidateIn) -> dict[str, Any]:
 def coupons_redeem(request: HttpRequest, body: RedeemIn) -> dict[str, Any]:
     return checkout.coupons_redeem_for_order(actor=request.auth, member_id=body.member_id, codes=body.codes,  # type: ignore[attr-defined]
                                              basket=_basket(body), channel=body.channel,
-                                             store_id=_store_id(body.store), order_no=body.order_no)
+                                             store_id=_store_id(request, body.store), order_no=body.order_no)
 
 
 @router.post("/restore", response={200: dict, **ERRORS}, summary="Give coupons back after a refund (退券)")

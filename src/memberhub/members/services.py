@@ -27,6 +27,7 @@ from memberhub.domain.member_identity import (
 from memberhub.members.models import Member, MemberConsent
 from memberhub.members.presenters import member_audit_view
 from memberhub.stores.models import Store
+from memberhub.stores.selectors import store_for_actor
 
 LIVE = (Member.Status.ACTIVE, Member.Status.FROZEN)
 SENSITIVE_FIELDS = frozenset({"phone", "email", "id_number"})
@@ -83,11 +84,7 @@ def _store_for(actor: Principal, code: str | None) -> Store | None:
         if actor.store_ids is not None:
             raise ValidationFailed(_("Name the member's home store."), code="home_store_required")
         return None
-    store = Store.objects.filter(code=code).first()
-    if store is None:
-        raise ValidationFailed(_("Unknown store."), code="store_not_found", detail={"home_store": code})
-    actor.require_store(store.pk)
-    return store
+    return store_for_actor(actor=actor, code=code)
 
 
 def _taken(index_field: str, value: str, *, exclude_pk: int | None = None) -> Member | None:

@@ -23,6 +23,7 @@ from memberhub.core.errors import Conflict, NotFound, ValidationFailed
 from memberhub.domain import wallet as rules
 from memberhub.members.models import Member
 from memberhub.stores.models import Store
+from memberhub.stores.selectors import store_for_actor
 from memberhub.wallet.models import TopUpRule, Wallet, WalletConfig, WalletMovement
 
 MAX_AMOUNT_FEN = 10**10  # 1 亿元: a typo guard, not a business limit
@@ -41,13 +42,7 @@ def _member(actor: Principal, member_id: int, *, spending: bool = False, scoped:
 
 
 def _store(actor: Principal, code: str | None) -> Store | None:
-    if code is None:
-        return None
-    store = Store.objects.filter(code=code).first()
-    if store is None:
-        raise ValidationFailed(_("Unknown store."), code="store_not_found", detail={"store": code})
-    actor.require_store(store.pk)
-    return store
+    return store_for_actor(actor=actor, code=code) if code is not None else None
 
 
 def _amount(amount_fen: int) -> None:
