@@ -99,19 +99,26 @@ def persistent_secret(path: Path, make: Callable[[], str]) -> str:
     """Read a development secret from the data dir, creating it once.
 
     Development keeps working across restarts without the operator inventing keys;
-    production refuses this path (see settings) and demands explicit secrets.
+    production refuses this path (see settings) and demands explicit secrets. Two processes
+    starting at once on a fresh data dir must agree on one key and never read a half-written
+    file, so the key is written to a temporary file and hard-linked into place (atomic, and
+    it fails instead of overwriting when the other process won).
     """
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = make()
-    # O_EXCL: two processes starting at once must not write different keys.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(value)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(make())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+        finally:
+            tmp.unlink()
+    value = path.read_text(encoding="utf-8").strip()
+    if not value:
+        raise ConfigError(f"{path} is empty: delete it to have a new development secret made")
     return value
 
 

@@ -82,3 +82,33 @@ def test_it_creates_a_development_secret_once_and_privately(tmp_path: Path) -> N
     second = persistent_secret(path, lambda: "second-value")
     assert first == second == "first-value"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_it_makes_one_complete_secret_when_many_processes_start_at_once(tmp_path: Path) -> None:
+    import multiprocessing
+
+    from memberhub.conf import persistent_secret
+
+    path = tmp_path / "secret_key"
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        seen = pool.starmap(_read_secret, [(str(path),)] * 64)
+    assert len(set(seen)) == 1 and seen[0]  # everyone got the same, non-empty key
+    assert persistent_secret(path, lambda: "other") == seen[0]
+    assert list(tmp_path.iterdir()) == [path]  # no temporary files left behind
+
+
+def test_it_refuses_an_empty_secret_file(tmp_path: Path) -> None:
+    from memberhub.conf import ConfigError, persistent_secret
+
+    (tmp_path / "secret_key").write_text("")
+    with pytest.raises(ConfigError, match="empty"):
+        persistent_secret(tmp_path / "secret_key", lambda: "x")
+
+
+def _read_secret(path: str) -> str:
+    import secrets as _secrets
+    from pathlib import Path
+
+    from memberhub.conf import persistent_secret
+
+    return persistent_secret(Path(path), lambda: _secrets.token_hex(16))
