@@ -7,6 +7,12 @@ raw database's own commit rate for the same writes.
 
 The PostgreSQL database named in DATABASE_URL is dropped and recreated. Only loopback
 traffic; every phase is bounded in count and in time.
+
+The HTTP load comes from wrk (Debian's `wrk` package: C, two threads, 32 connections) when it
+is installed, else from a Python client (32 threads of http.client), which itself takes a
+good share of a 2-core machine's CPU: `--client` picks. The first line printed calibrates the
+machine (a pure-Python loop and SQLite's own commit rate), so runs on different machines can
+be compared.
 """
 
 from __future__ import annotations
@@ -15,7 +21,10 @@ import argparse
 import http.client
 import json
 import os
+import re
+import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -143,6 +152,88 @@ def http_earns(port: int, token: str, members: list[int], total: int, clients: i
             "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000, "errors": len(errors), "statuses": errors}
 
 
+_WRK_LUA = r"""
+local counter = 0
+local threads = {}
+local members = {}
+function setup(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+function init(args)
+  token = args[1]; prefix = args[3]
+  for id in string.gmatch(args[2], "%d+") do table.insert(members, id) end
+  bad = 0
+end
+function request()
+  counter = counter + 1
+  local body = string.format('{"member_id": %s, "channel": "online", "order_no": "%s-%d-%d", "store": "SH", '
+    .. '"paid_fen": 12800, "lines": [{"sku": "A", "category": "food", "paid_fen": 12800}]}',
+    members[counter % #members + 1], prefix, tid, counter)
+  return wrk.format("POST", "/api/v1/loyalty/purchases",
+    {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}, body)
+end
+function response(status, headers, body)
+  if status ~= 201 then bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local total = 0
+  for _, t in ipairs(threads) do total = total + t:get("bad") end
+  io.write(string.format("NOT201 %d\n", total))
+end
+"""
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk_earns(port: int, token: str, members: list[int], clients: int, seconds: float,
+              prefix: str) -> dict[str, Any]:
+    """wrk for `seconds` (it has no request cap): requests/s, p50/p99 from its --latency table."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(_WRK_LUA)
+    try:
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "--timeout", "30s", "-s", fh.name,
+             f"http://127.0.0.1:{port}", "--", token, ",".join(map(str, members)), prefix],
+            capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    finally:
+        os.unlink(fh.name)
+
+    def latency(pct: str) -> float:
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        return float(m.group(1)) * _UNITS[m.group(2)] if m else float("nan")
+
+    done = re.search(r"(\d+) requests in", out)
+    bad = re.search(r"NOT201 (\d+)", out)
+    per_s = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = int(bad.group(1)) if bad else -1
+    return {"requests": int(done.group(1)) if done else 0, "per_s": float(per_s.group(1)) if per_s else 0.0,
+            "p50_ms": latency("50"), "p99_ms": latency("99"), "errors": errors,
+            "statuses": [f"{errors} not 201"] if errors else []}
+
+
+def calibrate(tmp: str) -> str:
+    """How fast this machine is: a pure-Python loop, and SQLite's commit rate (WAL,
+    synchronous=NORMAL, one small INSERT per transaction)."""
+    t = time.perf_counter()
+    total = 0
+    for i in range(3_000_000):
+        total += i
+    loop = 3.0 / (time.perf_counter() - t)
+    db = sqlite3.connect(os.path.join(tmp, "calibrate.db"), isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE t (a INTEGER)")
+    t = time.perf_counter()
+    for i in range(3000):
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO t VALUES (?)", (i,))
+        db.execute("COMMIT")
+    commits = 3000 / (time.perf_counter() - t)
+    db.close()
+    return f"machine: python loop {loop:.1f}M iterations/s, sqlite3 commits/s {commits:,.0f}"
+
+
 def bulk_import() -> float:
     from memberhub.access.principal import system_principal
     from memberhub.core.tabular import rows_from_file
@@ -201,8 +292,12 @@ def http_phase(args: argparse.Namespace, token: str, members: list[int]) -> None
                         break
                 except OSError:
                     time.sleep(0.2)
-            http_earns(port, token, members, 300, args.clients, 10, prefix="WARM")  # warm every worker
-            result = http_earns(port, token, members, args.http, args.clients, args.seconds)
+            if args.client == "wrk":
+                wrk_earns(port, token, members, args.clients, 3, prefix="WARM")  # warm every worker
+                result = wrk_earns(port, token, members, args.clients, args.seconds, prefix="HTTP")
+            else:
+                http_earns(port, token, members, 300, args.clients, 10, prefix="WARM")
+                result = http_earns(port, token, members, args.http, args.clients, args.seconds)
         finally:
             server.terminate()
             try:
@@ -213,7 +308,7 @@ def http_phase(args: argparse.Namespace, token: str, members: list[int]) -> None
         if result["errors"]:
             log.seek(0)
             print(log.read().decode(errors="replace")[-3000:], file=sys.stderr)
-    print(f"HTTP earns/s ({args.clients} clients): {result['per_s']:8.0f}   p50 {result['p50_ms']:.1f} ms   "
+    print(f"HTTP earns/s ({args.clients} clients, {args.client}): {result['per_s']:8.0f}   p50 {result['p50_ms']:.1f} ms   "
           f"p99 {result['p99_ms']:.1f} ms   ({result['requests']} requests, errors {result['statuses']})")
 
 
@@ -225,6 +320,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--workers", type=int, default=None, help="web worker processes (default: serve's)")
     parser.add_argument("--threads", type=int, default=None, help="threads per web worker (default: serve's)")
+    parser.add_argument("--client", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python",
+                        help="the HTTP load generator (default: wrk when installed)")
     parser.add_argument("--phases", default="service,http,import", help="comma-separated subset to run")
     args = parser.parse_args()
     phases = set(args.phases.split(","))
@@ -252,6 +349,7 @@ def main() -> int:
     _key, token = apikey_create(actor=system_principal("bench"), name="bench", scopes=sorted(ALL_CAPS))
     vendor = "postgresql" if os.environ.get("DATABASE_URL") else "sqlite"
     print(f"database: {vendor}, cpus: {os.cpu_count()}")
+    print(calibrate(os.environ["MEMBERHUB_DATA_DIR"]))
 
     if "service" in phases:
         svc = service_earns(members, args.service)

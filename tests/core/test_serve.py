@@ -1,19 +1,25 @@
 """`memberhub serve` as a user runs it: a real process, a real port, a fresh data dir.
 
 Two starts race on one empty database: the migration lock lets one migrate while the other
-waits, and both then serve.
+waits, and both then serve. Through granian: JSON posts reach Django whole, a local proxy's
+X-Forwarded-For is the client address, and SIGTERM drains what is in flight, then exits.
 """
 
 from __future__ import annotations
 
+import http.cookiejar
+import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,3 +86,89 @@ def test_it_serves_two_racing_starts_on_one_fresh_database(env: dict[str, str], 
     assert "first-admin-pass-1" not in "".join(outputs)  # a chosen password is never printed
     assert "Demo data:" in outputs[0]
     assert "Traceback" not in "".join(outputs), "".join(outputs)[-8000:]
+
+
+def _post(opener: urllib.request.OpenerDirector, url: str, body: bytes,
+          headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with opener.open(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_it_answers_posts_and_stops_gracefully_on_sigterm(env: dict[str, str], tmp_path: Path) -> None:
+    port, log = _free_port(), tmp_path / "serve.log"
+    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--workers", "1"],
+                            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait(f"{base}/healthz", proc, log)
+        jar = http.cookiejar.CookieJar()
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        status, me = _post(browser, f"{base}/api/v1/auth/login",
+                           json.dumps({"username": "admin", "password": "first-admin-pass-1"}).encode())
+        assert status == 200 and me["kind"] == "staff", me
+        csrf = {"X-CSRFToken": next(c.value for c in jar if c.name == "csrftoken")}
+        # An authenticated JSON body, UTF-8 and all, through the real server to Django and back.
+        status, member = _post(browser, f"{base}/api/v1/members",
+                               json.dumps({"phone": "13800138000", "name": "张三"}).encode(), csrf)
+        assert status == 201 and member["name"] == "张三", member
+        # A body over the limit answers 413 in the error envelope, not a dropped connection.
+        status, err = _post(browser, f"{base}/api/v1/members", b'{"name": "' + b"x" * (3 << 20) + b'"}', csrf)
+        assert status == 413 and err["code"] == "payload_too_large", err
+
+        # The address a local reverse proxy forwards is the one the login limit counts: the
+        # nearest hop it appended, not what the client claimed before it.
+        bad = json.dumps({"username": "nobody", "password": "wrong-password"}).encode()
+        plain = urllib.request.build_opener()
+        assert _post(plain, f"{base}/api/v1/auth/login", bad)[0] == 401
+        assert _post(plain, f"{base}/api/v1/auth/login", bad,
+                     {"X-Forwarded-For": "198.51.100.1, 203.0.113.7"})[0] == 401
+        with sqlite3.connect(tmp_path / "memberhub.sqlite3") as db:
+            ips = [ip for (ip,) in db.execute("SELECT ip FROM access_loginfailure ORDER BY id")]
+        assert ips == ["127.0.0.1", "203.0.113.7"]
+
+        # SIGTERM (to the main process, as systemd or `docker stop` sends it) while a request is
+        # half sent: that request still gets its answer, then every process exits.
+        body = json.dumps({"username": "admin", "password": "first-admin-pass-1"}).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10])
+            time.sleep(0.5)
+            stopping = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            s.sendall(body[10:])
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:500]
+        assert proc.wait(timeout=15) == 0
+        assert time.monotonic() - stopping < 10
+        with pytest.raises(ProcessLookupError):
+            os.killpg(proc.pid, 0)  # no worker left behind
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    out = log.read_text()
+    assert '"POST /api/v1/members HTTP/1.1" 201' in out  # the access log, on stdout
+    assert "Traceback" not in out, out[-8000:]
+
+
+def test_it_resolves_a_host_name_and_names_a_busy_port() -> None:
+    from django.core.management.base import CommandError
+
+    from memberhub.core.server import bind_address
+
+    port = _free_port()
+    assert bind_address("localhost", port) in ("127.0.0.1", "::1")  # granian itself takes addresses only
+    assert bind_address("0.0.0.0", port) == "0.0.0.0"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        with pytest.raises(CommandError, match=f"127.0.0.1:{port}: Address already in use"):
+            bind_address("127.0.0.1", port)

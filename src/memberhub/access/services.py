@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -20,6 +20,7 @@ from memberhub.access.models import ApiKey, LoginFailure, StaffProfile
 from memberhub.access.principal import Principal
 from memberhub.access.roles import ALL_CAPS, STORE_BOUND_ROLES, Role
 from memberhub.audit.services import audit_record
+from memberhub.core import rows
 from memberhub.core.errors import NotFound, RateLimited, ValidationFailed
 from memberhub.stores.models import Store
 
@@ -94,9 +95,7 @@ def apikey_authenticate(plain: str) -> Principal | None:
     parts = plain.split("_")
     if len(parts) < 3 or parts[0] != KEY_PREFIX:
         return None
-    with connection.cursor() as cursor:
-        cursor.execute(_KEY_SQL, [parts[1]])
-        row = cursor.fetchone()
+    row = rows.one(_KEY_SQL, [parts[1]])
     if row is None or not hmac.compare_digest(row[2], _hash(plain)):
         return None
     key_id, name, hashed, scopes, all_stores, last_used = row

@@ -9,7 +9,7 @@ Every factor is recorded as a ``TraceStep`` so support can answer "why 128 point
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -152,7 +152,9 @@ class TraceStep:
     value: str
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # spelled out: dataclasses.asdict deep-copies recursively, several times the cost
+        return {"line_id": self.line_id, "step": self.step, "code": self.code, "factor": self.factor,
+                "value": self.value}
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,12 +34,12 @@ from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.models import AuditEntry
 from memberhub.core.errors import ApplicationError
+from memberhub.core.rows import execute as sql_execute
 from memberhub.domain.errors import DomainError
 from memberhub.domain.member_identity import card_code_new
 from memberhub.loyalty.models import Purchase, PurchaseLine
 from memberhub.loyalty.programme import rules_current
 from memberhub.loyalty.purchases import LineInput, PurchaseInput, purchase_record
-from memberhub.loyalty.rows import execute as sql_execute
 from memberhub.members.models import Member
 from memberhub.stores.models import Store
 

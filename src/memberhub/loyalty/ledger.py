@@ -17,10 +17,10 @@ from typing import Any
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.core import rows
 from memberhub.core.errors import Conflict
 from memberhub.domain.points_lots import Lot, lot_draw, lot_expiry
 from memberhub.domain.points_refund import ClawbackSettlement, clawback_settle, debt_repay
-from memberhub.loyalty import rows
 from memberhub.loyalty.models import PointsAccount, PointsEntry, PointsLot, Purchase
 from memberhub.loyalty.programme import Rules
 from memberhub.members.models import Member
@@ -77,13 +77,19 @@ class Why:
     reference: str = ""
 
 
+def _pk(obj: Any) -> Any:
+    return None if obj is None else obj.pk
+
+
 def _entry(account: PointsAccount, kind: str, points: int, at: datetime, why: Why, *,
            lot: PointsLot | None = None, trace: list[dict[str, Any]] | None = None,
            reason: str | None = None, reference: str | None = None) -> PointsEntry:
+    # by id: assigning instances goes through the relation descriptors' checks (a tenth of an earn)
     entry = PointsEntry(
-        account=account, kind=kind, points=points, at=at, lot=lot, purchase=why.purchase, refund=why.refund,
-        hold=why.hold, adjustment=why.adjustment, rule=why.rule, reason=why.reason if reason is None else reason,
-        trace=trace or [], actor=why.actor, reference=why.reference if reference is None else reference,
+        account_id=account.pk, kind=kind, points=points, at=at, lot_id=_pk(lot), purchase_id=_pk(why.purchase),
+        refund_id=_pk(why.refund), hold_id=_pk(why.hold), adjustment_id=_pk(why.adjustment), rule=why.rule,
+        reason=why.reason if reason is None else reason, trace=trace or [], actor=why.actor,
+        reference=why.reference if reference is None else reference,
     )
     rows.insert(entry)
     return entry
@@ -171,8 +177,9 @@ def credit(account: PointsAccount, points: int, *, kind: str, at: datetime, now:
     if split.to_lot:
         is_pending = terms.available_at is not None and terms.available_at > now
         lot = PointsLot(
-            account=account, points=split.to_lot, remaining=split.to_lot, earned_at=terms.earned_at,
-            available_at=terms.available_at, expires_at=terms.expires_at, pending=is_pending, purchase=why.purchase,
+            account_id=account.pk, points=split.to_lot, remaining=split.to_lot, earned_at=terms.earned_at,
+            available_at=terms.available_at, expires_at=terms.expires_at, pending=is_pending,
+            purchase_id=_pk(why.purchase),
         )
         rows.insert(lot)
         pending = split.to_lot if is_pending else 0

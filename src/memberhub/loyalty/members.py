@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.core import rows
 from memberhub.core.errors import Conflict, NotFound, ValidationFailed
 from memberhub.domain.member_identity import luhn_valid, member_no_parse
-from memberhub.loyalty import rows
 from memberhub.members.models import Member
 from memberhub.members.services import phone_index_of
 

@@ -22,6 +22,7 @@ from pydantic import ValidationError as PydanticValidationError
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
+from memberhub.core import rows
 from memberhub.core.errors import ValidationFailed
 from memberhub.core.schemas import StrictSchema
 from memberhub.domain.benefits import TierBenefits
@@ -31,7 +32,6 @@ from memberhub.domain.points_lots import ExpiryKind, ExpiryPolicy
 from memberhub.domain.points_redeem import RedeemPolicy
 from memberhub.domain.points_rules import ActionRule, EarnRules, Rounding, Stacking, TimeMultiplier
 from memberhub.domain.tiers import Combine, TierLadder, TierRule, WindowKind
-from memberhub.loyalty import rows
 from memberhub.loyalty.models import Programme
 
 

@@ -10,16 +10,17 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
-from memberhub.core import events
+from memberhub.core import events, rows
 from memberhub.core.errors import Conflict, NotFound, ValidationFailed
 from memberhub.domain.points_refund import EarnedLine, refund_clawback, whole_refund
 from memberhub.domain.points_rules import OrderLine, Rounding, earn_points
-from memberhub.loyalty import ledger, rows
+from memberhub.loyalty import ledger
 from memberhub.loyalty.members import member_id_resolve, member_resolve
 from memberhub.loyalty.models import PointsAccount, Purchase, PurchaseLine, Refund
 from memberhub.loyalty.programme import Rules, rules_current
@@ -127,12 +128,24 @@ def earn_compute(*, account: PointsAccount, purchase: Purchase, lines: list[Purc
     return result
 
 
+_channel_labels: dict[tuple[str | None, str], str] = {}
+
+
+def _channel_label(channel: str) -> str:
+    """`get_channel_display()` without its per-call choices lookup and lazy translation."""
+    key = (get_language(), channel)
+    label = _channel_labels.get(key)
+    if label is None:
+        label = _channel_labels[key] = str(Purchase.Channel(channel).label)
+    return label
+
+
 def earn_credit(*, account: PointsAccount, purchase: Purchase, result: Any, rules: Rules, now: datetime,
                 actor: str) -> list[Any]:
     """Book computed points as one pending lot (after refilling an overdraft and debt)."""
     terms = ledger.lot_terms(rules=rules, earned_at=purchase.at, pending_days=rules.return_window_days)
     why = ledger.Why(rule="purchase", purchase=purchase, actor=actor,
-                     reason=f"{purchase.get_channel_display()} {purchase.order_no}")
+                     reason=f"{_channel_label(purchase.channel)} {purchase.order_no}")
     return ledger.credit(account, result.points, kind=ledger.Kind.EARN, at=purchase.at, now=now, terms=terms,
                          why=why, trace=result.trace, earned=True)
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import Field, model_validator
 
-from memberhub.core.schemas import StrictSchema
+from memberhub.core.schemas import PlainOut, StrictSchema
 from memberhub.loyalty.programme import ProgrammeConfig
 
 
@@ -44,7 +44,7 @@ class PurchaseIn(StrictSchema):
     discounts: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
 
 
-class LineOut(Schema):
+class LineOut(PlainOut):
     line_id: str
     sku: str
     category: str
@@ -55,7 +55,7 @@ class LineOut(Schema):
     refunded_fen: int
 
 
-class TierChangeOut(Schema):
+class TierChangeOut(PlainOut):
     from_tier: str
     to_tier: str
     reason: str
@@ -64,7 +64,7 @@ class TierChangeOut(Schema):
     explanation: dict[str, Any] = {}
 
 
-class PurchaseOut(Schema):
+class PurchaseOut(PlainOut):
     id: int
     member_id: int | None
     channel: str

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from memberhub.access.principal import Principal, system_principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
-from memberhub.core import events
+from memberhub.core import events, rows
 from memberhub.core.errors import ValidationFailed
 from memberhub.domain.tier_whatif import tier_whatif_rows
 from memberhub.domain.tiers import (
@@ -31,7 +31,6 @@ from memberhub.domain.tiers import (
     tier_progress,
     window_start,
 )
-from memberhub.loyalty import rows
 from memberhub.loyalty.models import PointsAccount, Purchase, Refund, TierChange
 from memberhub.loyalty.programme import ProgrammeConfig, Rules, rules_build, rules_current
 

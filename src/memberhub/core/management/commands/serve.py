@@ -20,9 +20,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=env_int("MEMBERHUB_PORT", 8000, minimum=1, maximum=65535))
         parser.add_argument("--demo", action="store_true", help="load demo stores, staff and members")
         parser.add_argument("--workers", type=int, default=env_int("MEMBERHUB_WEB_WORKERS", 0, minimum=0) or None,
-                            help="worker processes (default: one per CPU on SQLite, two per CPU on PostgreSQL)")
+                            help="worker processes (default: one per CPU, at least 2)")
         parser.add_argument("--threads", type=int, default=env_int("MEMBERHUB_WEB_THREADS", 0, minimum=0) or None,
-                            help="threads per worker (default: 1 on SQLite, 4 on PostgreSQL)")
+                            help="blocking threads per worker (default: 1 on SQLite, 4 on PostgreSQL)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if migrate_if_behind(self.stdout, ensure_admin=True):
@@ -43,8 +43,9 @@ class Command(BaseCommand):
 def server_shape(*, sqlite: bool, cpus: int) -> tuple[int, int]:
     """Default workers × threads. SQLite writes one transaction at a time, and threads of one
     process share the GIL, so one thread per process and a process per CPU serve the most
-    (measured on 2 CPUs, 32 clients recording purchases: 2×1 ≈ 600/s, 2×2 ≈ 520/s,
-    3×1 ≈ 460/s, 4×4 ≈ 250/s, 1×8 ≈ 250/s). PostgreSQL waits on the network, so more."""
+    (measured under gunicorn on 2 CPUs, 32 clients recording purchases: 2×1 ≈ 600/s, 2×2 ≈ 520/s,
+    3×1 ≈ 460/s, 4×4 ≈ 250/s, 1×8 ≈ 250/s). PostgreSQL waits on the network, so more threads."""
     if sqlite:
-        return max(2, cpus), 1
-    return max(2, cpus * 2), 4
+        return max(2, cpus), 1  # kept under granian: still one writer, and its blocking threads share the GIL too
+    # A process per CPU, not two: on 2 CPUs (granian, /healthz) 2×4 ≈ 2,000-2,270/s p99 26-34 ms, 4×4 ≈ 1,600-1,700/s p99 0.7-1.3 s.
+    return max(2, cpus), 4
