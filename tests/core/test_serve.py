@@ -102,7 +102,8 @@ def _post(opener: urllib.request.OpenerDirector, url: str, body: bytes,
 def test_it_answers_posts_and_stops_gracefully_on_sigterm(env: dict[str, str], tmp_path: Path) -> None:
     port, log = _free_port(), tmp_path / "serve.log"
     proc = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--workers", "1"],
-                            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+                            env={**env, "MEMBERHUB_BEHIND_PROXY": "true"}, stdout=log.open("wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait(f"{base}/healthz", proc, log)
@@ -172,3 +173,31 @@ def test_it_resolves_a_host_name_and_names_a_busy_port() -> None:
         taken.listen()
         with pytest.raises(CommandError, match=f"127.0.0.1:{port}: Address already in use"):
             bind_address("127.0.0.1", port)
+
+
+def test_forwarded_for_is_believed_only_behind_a_proxy(settings: Any) -> None:
+    from memberhub.core.server import load_application
+    from memberhub.wsgi import application
+
+    seen: list[str] = []
+
+    def peer(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ["REMOTE_ADDR"])
+        return []
+
+    import memberhub.wsgi as wsgi_module
+
+    original = wsgi_module.application
+    wsgi_module.application = peer  # type: ignore[assignment]
+    try:
+        settings.SECURE_PROXY_SSL_HEADER = None
+        assert load_application("memberhub.wsgi:application") is peer  # headers untouched
+        settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+        app = load_application("memberhub.wsgi:application")
+        app({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1, 203.0.113.7"}, None)
+        app({"REMOTE_ADDR": "192.0.2.9", "HTTP_X_FORWARDED_FOR": "203.0.113.7"}, None)  # not our proxy
+        app({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "not-an-address"}, None)
+    finally:
+        wsgi_module.application = original
+    assert seen == ["203.0.113.7", "192.0.2.9", "127.0.0.1"]
+    assert application is original

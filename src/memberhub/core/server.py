@@ -13,8 +13,8 @@ from granian import Granian
 from granian.constants import Interfaces
 
 TARGET = "memberhub.wsgi:application"
-# A reverse proxy on this host may say who the client is (X-Forwarded-For) and whether it came
-# over HTTPS (X-Forwarded-Proto); anyone else's forwarding headers are ignored.
+# With MEMBERHUB_BEHIND_PROXY, a reverse proxy on this host may say who the client is
+# (X-Forwarded-For); anyone else's forwarding headers are ignored.
 TRUSTED_PROXIES = frozenset({"127.0.0.1", "::1"})
 # SIGTERM/SIGINT: workers stop accepting and finish what they hold; killed after this many seconds.
 GRACEFUL_TIMEOUT = 20
@@ -36,15 +36,11 @@ def _forwarded_client(header: str) -> str | None:
 
 
 def behind_local_proxy(app: WSGIApp) -> WSGIApp:
-    """REMOTE_ADDR and wsgi.url_scheme from a trusted local proxy's headers (what gunicorn's
-    forwarded_allow_ips="127.0.0.1" did for the scheme; the client address is new): the
-    per-address login limit then counts real clients, not the proxy."""
+    """REMOTE_ADDR from a trusted local proxy's X-Forwarded-For, so that the per-address login
+    limit counts real clients, not the proxy. The scheme is Django's SECURE_PROXY_SSL_HEADER."""
 
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REMOTE_ADDR") in TRUSTED_PROXIES:
-            proto = environ.get("HTTP_X_FORWARDED_PROTO", "").strip().lower()
-            if proto in ("http", "https"):
-                environ["wsgi.url_scheme"] = proto
             forwarded = environ.get("HTTP_X_FORWARDED_FOR")
             if forwarded and (client := _forwarded_client(forwarded)):
                 environ["REMOTE_ADDR"] = client
@@ -72,7 +68,11 @@ def load_application(target: str) -> WSGIApp:
     """Granian's loader, run in each worker process after it starts."""
     module, _, name = target.partition(":")
     app: WSGIApp = getattr(importlib.import_module(module), name)
-    return behind_local_proxy(app)
+    from django.conf import settings
+
+    # Forwarding headers are believed only when the operator says a proxy is in front
+    # (MEMBERHUB_BEHIND_PROXY): otherwise any client could pick the address it is counted as.
+    return behind_local_proxy(app) if settings.SECURE_PROXY_SSL_HEADER else app
 
 
 def serve(*, host: str, port: int, workers: int, threads: int) -> None:
