@@ -1,0 +1,62 @@
+"""core.rows: the hot path's plain SQL writes rows exactly as the ORM would."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from memberhub.core import rows
+from memberhub.domain.member_identity import card_code_new
+from memberhub.loyalty.models import PointsAccount, PointsEntry
+from memberhub.members.models import Member
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _account() -> PointsAccount:
+    member = Member.objects.create(card_code=card_code_new(), registered_at=timezone.now())
+    return PointsAccount.objects.create(member=member)
+
+
+def _values(entry: PointsEntry) -> dict[str, Any]:
+    return {f.attname: getattr(entry, f.attname) for f in PointsEntry._meta.concrete_fields
+            if f.attname not in ("id", "created_at")}
+
+
+def test_an_inserted_entry_reads_back_as_the_orm_writes_it() -> None:
+    account = _account()
+    at = datetime(2026, 3, 8, 12, 30, 15, 123456, tzinfo=UTC)
+    fields = {"account_id": account.pk, "kind": PointsEntry.Kind.EARN, "points": 128, "at": at, "rule": "purchase",
+              "reason": "线上 A-1", "trace": [{"step": "base_rate", "value": "128"}], "actor": "t", "reference": ""}
+    before = timezone.now()
+    with transaction.atomic():
+        ours = PointsEntry(**fields)
+        assert rows.insert(ours) is True
+        theirs = PointsEntry.objects.create(**fields)
+    assert ours.pk is not None and not ours._state.adding
+    mine, orm = PointsEntry.objects.get(pk=ours.pk), PointsEntry.objects.get(pk=theirs.pk)
+    assert _values(mine) == _values(orm)
+    assert mine.at == at and mine.trace == [{"step": "base_rate", "value": "128"}]
+    assert before <= mine.created_at <= timezone.now()  # auto_now_add ran, as save() runs it
+
+
+def test_a_conflict_writes_nothing_and_says_so() -> None:
+    account = _account()
+    with transaction.atomic():
+        assert rows.insert(PointsAccount(member_id=account.member_id), conflict=("member_id",)) is False
+    assert PointsAccount.objects.filter(member_id=account.member_id).count() == 1
+
+
+def test_add_and_fetch_use_the_models_columns() -> None:
+    account = _account()
+    with transaction.atomic():
+        assert rows.add(PointsAccount, account.pk, {"balance": 5, "pending": 5}) == 1
+        locked = rows.fetch(PointsAccount, '"member_id" = %s', [account.member_id], for_update=True)
+    assert locked is not None and (locked.balance, locked.pending) == (5, 5)
+    orm = PointsAccount.objects.get(pk=account.pk)
+    assert {f.attname: getattr(locked, f.attname) for f in PointsAccount._meta.concrete_fields} == \
+        {f.attname: getattr(orm, f.attname) for f in PointsAccount._meta.concrete_fields}  # aware datetimes too
