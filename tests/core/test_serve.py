@@ -175,9 +175,9 @@ def test_it_resolves_a_host_name_and_names_a_busy_port() -> None:
             bind_address("127.0.0.1", port)
 
 
-def test_forwarded_for_is_believed_only_behind_a_proxy(settings: Any) -> None:
+def test_forwarded_for_is_believed_only_behind_a_proxy(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import memberhub.wsgi as wsgi_module
     from memberhub.core.server import load_application
-    from memberhub.wsgi import application
 
     seen: list[str] = []
 
@@ -185,19 +185,13 @@ def test_forwarded_for_is_believed_only_behind_a_proxy(settings: Any) -> None:
         seen.append(environ["REMOTE_ADDR"])
         return []
 
-    import memberhub.wsgi as wsgi_module
-
-    original = wsgi_module.application
-    wsgi_module.application = peer  # type: ignore[assignment]
-    try:
-        settings.SECURE_PROXY_SSL_HEADER = None
-        assert load_application("memberhub.wsgi:application") is peer  # headers untouched
-        settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-        app = load_application("memberhub.wsgi:application")
-        app({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1, 203.0.113.7"}, None)
-        app({"REMOTE_ADDR": "192.0.2.9", "HTTP_X_FORWARDED_FOR": "203.0.113.7"}, None)  # not our proxy
-        app({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "not-an-address"}, None)
-    finally:
-        wsgi_module.application = original
+    monkeypatch.setattr(wsgi_module, "application", peer)
+    settings.SECURE_PROXY_SSL_HEADER = None
+    assert load_application("memberhub.wsgi:application") is peer  # headers untouched
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    app = load_application("memberhub.wsgi:application")
+    assert app is not peer
+    app({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.1, 203.0.113.7"}, None)
+    app({"REMOTE_ADDR": "192.0.2.9", "HTTP_X_FORWARDED_FOR": "203.0.113.7"}, None)  # not our proxy
+    app({"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "not-an-address"}, None)
     assert seen == ["203.0.113.7", "192.0.2.9", "127.0.0.1"]
-    assert application is original

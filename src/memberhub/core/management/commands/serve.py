@@ -45,7 +45,7 @@ def server_shape(*, sqlite: bool, cpus: int) -> tuple[int, int]:
     process share the GIL, so one thread per process and a process per CPU serve the most
     (measured under gunicorn on 2 CPUs, 32 clients recording purchases: 2×1 ≈ 600/s, 2×2 ≈ 520/s,
     3×1 ≈ 460/s, 4×4 ≈ 250/s, 1×8 ≈ 250/s). PostgreSQL waits on the network, so more threads."""
-    if sqlite:
-        return max(2, cpus), 1  # kept under granian: still one writer, and its blocking threads share the GIL too
-    # A process per CPU, not two: on 2 CPUs (granian, /healthz) 2×4 ≈ 2,000-2,270/s p99 26-34 ms, 4×4 ≈ 1,600-1,700/s p99 0.7-1.3 s.
-    return max(2, cpus), 4
+    # A process per CPU on both: SQLite still has one writer and granian's blocking threads share
+    # the GIL; on PostgreSQL (2 CPUs, granian, /healthz) 2×4 ≈ 2,000-2,270/s p99 26-34 ms against
+    # 4×4 ≈ 1,600-1,700/s p99 0.7-1.3 s.
+    return max(2, cpus), (1 if sqlite else 4)
