@@ -26,6 +26,8 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import DateField, DateTimeField, Field, JSONField, Model
 
+from memberhub.core import wal_flush
+
 try:
     import fcntl
 except ImportError:  # Windows: the processes fall back to SQLite's busy_timeout
@@ -276,6 +278,7 @@ def writing() -> Iterator[None]:
     fd = _turn_file(str(db.settings_dict["NAME"])) \
         if fcntl is not None and not db.is_in_memory_db() else None  # type: ignore[attr-defined]
     held = [True]
+    flush = wal_flush.flusher(str(db.settings_dict["NAME"])) if fd is not None else None
 
     def release() -> None:  # once: right after COMMIT, or after a rollback
         if held[0]:
@@ -283,6 +286,8 @@ def writing() -> Iterator[None]:
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             _turn.release()
+            if flush is not None:
+                flush.committed()
 
     _turn.acquire()
     try:
