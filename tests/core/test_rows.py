@@ -60,3 +60,35 @@ def test_add_and_fetch_use_the_models_columns() -> None:
     orm = PointsAccount.objects.get(pk=account.pk)
     assert {f.attname: getattr(locked, f.attname) for f in PointsAccount._meta.concrete_fields} == \
         {f.attname: getattr(orm, f.attname) for f in PointsAccount._meta.concrete_fields}  # aware datetimes too
+
+
+def test_moment_is_the_backends_own_datetime_parameter() -> None:
+    from zoneinfo import ZoneInfo
+
+    from django.db import connection
+
+    shanghai = datetime(2026, 3, 8, 23, 30, 15, 123456, tzinfo=ZoneInfo("Asia/Shanghai"))
+    for value in (shanghai, shanghai.astimezone(UTC), datetime(2026, 3, 8, 23, 30, 15), None):
+        assert rows.moment(value) == connection.ops.adapt_datetimefield_value(value)
+    if connection.vendor == "sqlite":  # stored as UTC text: the Shanghai evening is that afternoon in UTC
+        assert rows.moment(shanghai) == "2026-03-08 15:30:15.123456"
+
+
+def test_json_and_datetimes_written_by_rows_match_the_orm_byte_for_byte() -> None:
+    from zoneinfo import ZoneInfo
+
+    from django.db import connection
+
+    account = _account()
+    at = datetime(2026, 3, 8, 23, 30, 15, tzinfo=ZoneInfo("Asia/Shanghai"))
+    fields = {"account_id": account.pk, "kind": PointsEntry.Kind.EARN, "points": 1, "at": at, "rule": "r",
+              "trace": [{"step": "基础", "value": "1.5"}, {"nested": {"a": [1, None, True]}}], "reference": ""}
+    with transaction.atomic():
+        ours = PointsEntry(**fields)
+        rows.insert(ours)
+        theirs = PointsEntry.objects.create(**fields)
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT "at", "trace" FROM "loyalty_pointsentry" WHERE "id" IN (%s, %s) ORDER BY "id"',
+                       [ours.pk, theirs.pk])
+        stored = cursor.fetchall()
+    assert stored[0] == stored[1]

@@ -3,6 +3,8 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from memberhub.domain.points_rules import InvalidRule
 from memberhub.domain.tiers import (
@@ -20,6 +22,7 @@ from memberhub.domain.tiers import (
     tier_evaluate,
     tier_progress,
     tier_qualified,
+    upgrade_due,
 )
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -224,3 +227,32 @@ def test_it_reports_progress_from_an_active_override_tier():
     state = TierState("gold", override_tier="gold", override_ends_at=datetime(2025, 7, 1, tzinfo=SH))
     progress = tier_progress(ladder=LADDER, facts=[], state=state, at=AT)
     assert progress.current == "gold" and progress.keep.deadline == date(2025, 6, 30)
+
+
+def test_upgrade_is_due_when_the_window_qualifies_above_the_tier_held():
+    facts = buys(5, 20_000)  # silver
+    assert upgrade_due(ladder=LADDER, facts=facts, state=TierState("normal"), at=AT)
+    assert not upgrade_due(ladder=LADDER, facts=facts, state=TierState("silver", AT + timedelta(days=90)), at=AT)
+    assert not upgrade_due(ladder=LADDER, facts=facts, state=TierState("gold", AT + timedelta(days=90)), at=AT)
+    assert upgrade_due(ladder=LADDER, facts=facts, state=TierState("gold", None, "gold", AT - timedelta(days=1)), at=AT)
+
+
+_TIERS = [t.code for t in LADDER.tiers]
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(0, 40), fen=st.integers(0, 200_000), tier=st.sampled_from(_TIERS),
+       term_days=st.one_of(st.none(), st.integers(-400, 400)), override=st.one_of(st.none(), st.sampled_from(_TIERS)),
+       override_days=st.one_of(st.none(), st.integers(-30, 30)))
+def test_when_no_upgrade_is_due_the_on_purchase_evaluation_changes_nothing(n, fen, tier, term_days, override,
+                                                                           override_days):
+    term = None if term_days is None else AT + timedelta(days=term_days)
+    until = None if override is None or override_days is None else AT + timedelta(days=override_days)
+    state = TierState(tier, term, override, until)
+    facts = buys(n, fen)
+    decision = tier_evaluate(ladder=LADDER, facts=facts, state=state, at=AT, mode=Mode.ON_PURCHASE)
+    if not upgrade_due(ladder=LADDER, facts=facts, state=state, at=AT):
+        assert (decision.tier, decision.term_ends_at, decision.override_cleared, decision.reason) == \
+            (tier, term, False, Reason.UNCHANGED)
+    else:
+        assert decision.reason is not Reason.UNCHANGED

@@ -273,6 +273,17 @@ def tier_evaluate(
     return decide(target, Reason.DOWNGRADE, _term_end(ladder=ladder, tier=target, at=at))
 
 
+def upgrade_due(*, ladder: TierLadder, facts: Sequence[PurchaseFact], state: TierState, at: datetime) -> bool:
+    """Whether an on-purchase evaluation can change anything: an override is on record, or
+    the window qualifies above the tier held. When not, `tier_evaluate(mode=ON_PURCHASE)`
+    answers UNCHANGED with the tier and term as they are, so the till (which holds the
+    writers' turn meanwhile) skips it and the explanation it builds."""
+    if state.override_tier is not None:
+        return True
+    totals = qualifying_totals(ladder=ladder, facts=facts, at=at)
+    return ladder.rank(tier_qualified(ladder=ladder, totals=totals)) > ladder.rank(state.tier)
+
+
 # --- progress (升级/保级进度) ---------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -29,6 +29,7 @@ from memberhub.domain.tiers import (
     TierState,
     tier_evaluate,
     tier_progress,
+    upgrade_due,
     window_start,
 )
 from memberhub.loyalty.models import PointsAccount, Purchase, Refund, TierChange
@@ -54,16 +55,18 @@ SELECT COALESCE(SUM(spend), 0), COALESCE(SUM(n), 0), COALESCE(SUM(points), 0) FR
 ) t"""
 
 
+_FACT_SQL_ALL, _FACT_SQL_SINCE = (
+    _FACT_SQL.format(purchase=Purchase._meta.db_table, refund=Refund._meta.db_table, purchase_from=p, refund_from=r)
+    for p, r in (("", ""), ("AND p.at >= %s", "AND r.at >= %s")))
+
+
 def tier_fact(*, member_id: int, ladder: TierLadder, at: datetime) -> PurchaseFact:
     """The window's totals (purchases less refunds) as one fact: one aggregate read over the
     member's (member, at) index, whatever the history size."""
     start = window_start(ladder=ladder, at=at)
-    ops = connection.ops
-    until = ops.adapt_datetimefield_value(at)
-    sql = _FACT_SQL.format(purchase=Purchase._meta.db_table, refund=Refund._meta.db_table,
-                           purchase_from="" if start is None else "AND p.at >= %s",
-                           refund_from="" if start is None else "AND r.at >= %s")
-    since = [] if start is None else [ops.adapt_datetimefield_value(start)]
+    sql = _FACT_SQL_ALL if start is None else _FACT_SQL_SINCE
+    until = rows.moment(at)
+    since = [] if start is None else [rows.moment(start)]
     spend, n, points = rows.one(sql, [member_id, until, *since, member_id, until, *since]) or (0, 0, 0)
     return PurchaseFact(at=at, paid_fen=int(spend), points=int(points), count=int(n))
 
@@ -124,8 +127,10 @@ def tier_on_purchase(*, account: PointsAccount, rules: Rules, now: datetime, act
     if account.tier == top and account.override_tier is None:
         return None
     fact = tier_fact(member_id=account.member_id, ladder=rules.ladder, at=now)
-    decision = tier_evaluate(ladder=rules.ladder, facts=[fact], state=tier_state(account), at=now,
-                             mode=Mode.ON_PURCHASE)
+    state = tier_state(account)
+    if not upgrade_due(ladder=rules.ladder, facts=[fact], state=state, at=now):
+        return None
+    decision = tier_evaluate(ladder=rules.ladder, facts=[fact], state=state, at=now, mode=Mode.ON_PURCHASE)
     return decision_apply(account, decision, now=now, actor=actor)
 
 
