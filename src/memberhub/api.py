@@ -145,16 +145,19 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 # Each app that serves HTTP exposes `router` in its api.py; mounted at the given prefix.
+# Django tries the routes in this order on every request, so the till's calls come first
+# (an earn behind every other app's routes spent ~70 µs finding its view); the prefixes
+# do not overlap, so the order changes nothing else.
 ROUTERS = {
-    "/auth": "memberhub.access.api.router",
+    "/loyalty": "memberhub.loyalty.api.router",
+    "/checkout": "memberhub.checkout.api.router",
+    "/coupons": "memberhub.coupons.api.router",
+    "/wallet": "memberhub.wallet.api.router",
     "/members": "memberhub.members.api.router",
+    "/auth": "memberhub.access.api.router",
     "/stores": "memberhub.stores.api.router",
     "/audit": "memberhub.audit.api.router",
-    "/loyalty": "memberhub.loyalty.api.router",
-    "/coupons": "memberhub.coupons.api.router",
     "/rewards": "memberhub.coupons.rewards_api.router",
-    "/wallet": "memberhub.wallet.api.router",
-    "/checkout": "memberhub.checkout.api.router",
     "/analytics": "memberhub.analytics.api.router",
 }
 
