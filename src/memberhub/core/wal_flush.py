@@ -39,6 +39,7 @@ class WalFlusher:
         self._fd: int | None = None
         self._inode: tuple[int, int] | None = None
         self._failed = False
+        self._lock = threading.Lock()  # flush() may also be called from outside the thread
         threading.Thread(target=self._run, name="memberhub-wal-flush", daemon=True).start()
 
     def committed(self) -> None:
@@ -52,6 +53,10 @@ class WalFlusher:
             self.flush()
 
     def flush(self) -> None:
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
