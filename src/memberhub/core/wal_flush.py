@@ -3,7 +3,7 @@
 With `synchronous=NORMAL` a commit writes its pages to the write-ahead log without waiting for
 the disk; the log is fsynced once, by the checkpoint, and the committing writer runs that
 checkpoint while every other writer waits for its turn (`rows.writing`). That fsync was most
-of the checkpoint: ~21 ms for 4,000 pages here, once every ~250 earns, and it was the earn's
+of the checkpoint: ~21 ms for 4,000 pages here, once every ~200 earns, and it was the earn's
 p99. So a thread per process fdatasyncs the log a moment after commits, and the checkpoint
 finds it nearly all on disk (3–6 ms). Nothing waits for these syncs, and durability is what it
 was: the checkpoint still syncs the log before it copies pages back.
