@@ -146,8 +146,8 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 # Each app that serves HTTP exposes `router` in its api.py; mounted at the given prefix.
 # Django tries the routes in this order on every request, so the till's calls come first
-# (an earn behind every other app's routes spent ~70 µs finding its view); the prefixes
-# do not overlap, so the order changes nothing else.
+# (an earn tried 27 URL patterns to find its view, now 5); the prefixes do not overlap, so
+# the order changes nothing else.
 ROUTERS = {
     "/loyalty": "memberhub.loyalty.api.router",
     "/checkout": "memberhub.checkout.api.router",

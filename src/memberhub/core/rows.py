@@ -84,12 +84,16 @@ def _utc_text(db: BaseDatabaseWrapper) -> bool:
     return db.vendor == "sqlite" and settings.USE_TZ and db.timezone is dt.UTC
 
 
+def _utc_str(value: dt.datetime) -> str:
+    return str(value.astimezone(dt.UTC).replace(tzinfo=None))
+
+
 def moment(value: dt.datetime | None, db: BaseDatabaseWrapper | None = None) -> Any:
     """A datetime as a statement parameter, as the backend's `adapt_datetimefield_value`
     makes it."""
     db = db or _db()
     if value is not None and value.tzinfo is not None and _utc_text(db):
-        return str(value.astimezone(dt.UTC).replace(tzinfo=None))
+        return _utc_str(value)
     return db.ops.adapt_datetimefield_value(value)
 
 
@@ -97,7 +101,7 @@ def _adapt_datetime(f: Field, utc_text: bool) -> Callable[[Any, BaseDatabaseWrap
     def conv(v: Any, db: BaseDatabaseWrapper) -> Any:
         if isinstance(v, dt.datetime):
             if utc_text and v.tzinfo is not None:
-                return str(v.astimezone(dt.UTC).replace(tzinfo=None))
+                return _utc_str(v)
             return db.ops.adapt_datetimefield_value(v)
         return f.get_db_prep_save(v, db)
     return conv
