@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
+from itertools import chain
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -84,7 +85,7 @@ class OrdersImportReport:
                 "rejections_truncated": self.rejected > len(self.rejections)}
 
 
-@dataclass
+@dataclass(slots=True)
 class _Order:
     row: int
     rows: int
@@ -99,7 +100,8 @@ class _Order:
 
     @property
     def paid_fen(self) -> int:
-        return sum(line.paid_fen for line in self.lines)
+        lines = self.lines
+        return lines[0].paid_fen if len(lines) == 1 else sum([line.paid_fen for line in lines])
 
 
 class _Bad(Exception):
@@ -382,7 +384,7 @@ def _insert_many(head: str, values: list[tuple[Any, ...]], *, constants: str = "
     back: list[Any] = []
     for start in range(0, len(values), per):
         part = values[start:start + per]
-        cursor = sql_execute(head + ", ".join([one] * len(part)) + tail, [v for row in part for v in row])
+        cursor = sql_execute(head + ", ".join([one] * len(part)) + tail, list(chain.from_iterable(part)))
         if tail:
             back += cursor.fetchall()
         cursor.close()
@@ -410,10 +412,15 @@ def _bulk_anonymous(actor: Principal, orders: list[_Order], stores: dict[str, St
     label = actor.label
     purchase_rows = []
     for o in orders:
-        paid = o.paid_fen
+        lines = o.lines
+        if len(lines) == 1:  # most orders, and every CDNOW row
+            paid = lines[0].paid_fen
+            total = lines[0].qty * (lines[0].unit_price_fen or 0) or paid
+        else:
+            paid = o.paid_fen
+            total = sum([ln.qty * (ln.unit_price_fen or 0) for ln in lines]) or paid
         purchase_rows.append((o.channel, o.order_no, stores[o.store].pk if o.store else None, adapt(o.at),
-                              sum(ln.qty * (ln.unit_price_fen or 0) for ln in o.lines) or paid, paid,
-                              no_discounts, o.external or "", label, now))
+                              total, paid, no_discounts, o.external or "", label, now))
     # the columns every new unclaimed purchase starts with are literals, not parameters
     try:
         ids = _bulk_write(p_table, l_table, orders, purchase_rows)
