@@ -44,6 +44,18 @@ def test_an_inserted_entry_reads_back_as_the_orm_writes_it() -> None:
     assert before <= mine.created_at <= timezone.now()  # auto_now_add ran, as save() runs it
 
 
+def test_new_builds_the_instance_the_model_builds() -> None:
+    at = datetime(2026, 3, 8, 12, 30, tzinfo=UTC)
+    given = {"account_id": 7, "kind": PointsEntry.Kind.EARN, "points": 128, "at": at, "lot_id": None, "rule": "purchase"}
+    ours, theirs = rows.new(PointsEntry, **given), PointsEntry(**given)
+    every = [f.attname for f in PointsEntry._meta.concrete_fields]
+    assert [getattr(ours, n) for n in every] == [getattr(theirs, n) for n in every]
+    assert ours._state.adding and ours._state.db is None and ours.pk is None
+    assert ours.trace == [] and ours.trace is not rows.new(PointsEntry).trace  # a callable default, called each time
+    with pytest.raises(TypeError, match="colour"):
+        rows.new(PointsEntry, points=1, colour="red")
+
+
 def test_a_conflict_writes_nothing_and_says_so() -> None:
     account = _account()
     with transaction.atomic():

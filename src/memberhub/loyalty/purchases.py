@@ -174,14 +174,14 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
     member_id = data.member_id if data.member_id is not None else \
         member_id_resolve(key=data.member_key) if data.member_key else None
     rules = rules_current()
-    purchase = Purchase(
-        member_id=member_id, channel=data.channel, order_no=data.order_no, store_id=store_id, at=at,
+    purchase = rows.new(
+        Purchase, member_id=member_id, channel=data.channel, order_no=data.order_no, store_id=store_id, at=at,
         total_fen=sum(line.qty * (line.unit_price_fen or 0) for line in lines_in) or data.paid_fen,
         paid_fen=data.paid_fen, discounts=list(data.discounts), external_ref=data.external_ref,
         recorded_by=actor.label,
     )
-    lines = [PurchaseLine(line_id=line.line_id or "", sku=line.sku, category=line.category, qty=line.qty,
-                          unit_price_fen=line.unit_price_fen or 0, paid_fen=line.paid_fen) for line in lines_in]
+    lines = [rows.new(PurchaseLine, line_id=line.line_id or "", sku=line.sku, category=line.category,
+                      qty=line.qty, unit_price_fen=line.unit_price_fen or 0, paid_fen=line.paid_fen) for line in lines_in]
     entries: list[Any] = []
     change = None
     with rows.writing():
