@@ -378,23 +378,61 @@ def _insert_many(head: str, values: list[tuple[Any, ...]], *, constants: str = "
     """Multi-row VALUES, one statement per `per` rows (fast on SQLite and PostgreSQL alike),
     each row's parameters followed by the same SQL literals (`constants`); the rows a
     `RETURNING` tail gives back."""
-    if not values:
-        return []
-    one = "(" + ", ".join(["%s"] * len(values[0])) + constants + ")"
     back: list[Any] = []
-    for start in range(0, len(values), per):
-        part = values[start:start + per]
-        cursor = sql_execute(head + ", ".join([one] * len(part)) + tail, list(chain.from_iterable(part)))
+    for part in _parts(values, per):
+        cursor = _insert_part(head, part, constants, tail)
         if tail:
             back += cursor.fetchall()
         cursor.close()
     return back
 
 
+def _parts(values: list[tuple[Any, ...]], per: int) -> Iterator[list[tuple[Any, ...]]]:
+    return (values[start:start + per] for start in range(0, len(values), per))
+
+
+def _insert_part(head: str, part: list[tuple[Any, ...]], constants: str, tail: str) -> Any:
+    one = "(" + ", ".join(["%s"] * len(part[0])) + constants + ")"
+    return sql_execute(head + ", ".join([one] * len(part)) + tail, list(chain.from_iterable(part)))
+
+
+def _insert_purchases(table: str, purchase_rows: list[tuple[Any, ...]]) -> dict[tuple[str, str], int]:
+    """The new unclaimed purchases' ids by (channel, order number); an order already recorded
+    is left alone (`ON CONFLICT DO NOTHING`) and not in the answer.
+
+    PostgreSQL hands the ids back with `RETURNING`. On SQLite that costs a step per row, so
+    instead: inside the write transaction nobody else inserts, every new row's id is above
+    the `max(id)` read just before, and ids grow in the order the rows are inserted; when every
+    row went in and the last id is that maximum plus their number, the ids are exactly the
+    ones in between, in order. Otherwise (some were there already) the new rows are read back."""
+    head = (f"INSERT INTO {table} (channel, order_no, store_id, at, total_fen, paid_fen, discounts, external_ref, "
+            "recorded_by, recorded_at, refunded_fen, points, clawed_back, earned) VALUES ")
+    constants = ", 0, 0, 0, FALSE"  # what every new unclaimed purchase starts with, as literals
+    if connection.vendor != "sqlite":
+        return {(channel, n): pk for channel, n, pk in _insert_many(
+            head, purchase_rows, constants=constants,
+            tail=" ON CONFLICT (channel, order_no) DO NOTHING RETURNING channel, order_no, id")}
+    ids: dict[tuple[str, str], int] = {}
+    for part in _parts(purchase_rows, 1000):
+        cursor = sql_execute(f"SELECT max(id) FROM {table}", [])
+        before = cursor.fetchone()[0] or 0
+        cursor.close()
+        cursor = _insert_part(head, part, constants, " ON CONFLICT (channel, order_no) DO NOTHING")
+        added, last = cursor.rowcount, cursor.lastrowid
+        cursor.close()
+        if added == len(part) and last == before + added:
+            ids.update(zip([(row[0], row[1]) for row in part], range(before + 1, last + 1), strict=True))
+        elif added:
+            cursor = sql_execute(f"SELECT channel, order_no, id FROM {table} WHERE id > %s", [before])
+            ids.update(((channel, n), pk) for channel, n, pk in cursor.fetchall())
+            cursor.close()
+    return ids
+
+
 def _bulk_anonymous(actor: Principal, orders: list[_Order], stores: dict[str, Store],
                     report: OrdersImportReport) -> None:
     """Unclaimed purchases earn nothing yet: multi-row INSERTs on the driver's cursor, without
-    the ORM's per-object cost. `ON CONFLICT DO NOTHING RETURNING` gives the new ids at once
+    the ORM's per-object cost. `ON CONFLICT DO NOTHING` (`_insert_purchases`) gives the new ids
     and leaves alone an order recorded meanwhile by the till or a twin import (`existing`)."""
     ops = connection.ops
     now = ops.adapt_datetimefield_value(timezone.now())
@@ -421,7 +459,6 @@ def _bulk_anonymous(actor: Principal, orders: list[_Order], stores: dict[str, St
             total = sum([ln.qty * (ln.unit_price_fen or 0) for ln in lines]) or paid
         purchase_rows.append((o.channel, o.order_no, stores[o.store].pk if o.store else None, adapt(o.at),
                               total, paid, no_discounts, o.external or "", label, now))
-    # the columns every new unclaimed purchase starts with are literals, not parameters
     try:
         ids = _bulk_write(p_table, l_table, orders, purchase_rows)
     except IntegrityError:  # a row the database refuses (say a repeated line id): one by one, with reasons
@@ -435,11 +472,7 @@ def _bulk_anonymous(actor: Principal, orders: list[_Order], stores: dict[str, St
 def _bulk_write(p_table: str, l_table: str, orders: list[_Order],
                 purchase_rows: list[tuple[Any, ...]]) -> dict[tuple[str, str], int]:
     with transaction.atomic():
-        ids = {(channel, n): pk for channel, n, pk in _insert_many(
-            f"INSERT INTO {p_table} (channel, order_no, store_id, at, total_fen, paid_fen, discounts, external_ref, "
-            "recorded_by, recorded_at, refunded_fen, points, clawed_back, earned) VALUES ", purchase_rows,
-            constants=", 0, 0, 0, FALSE",
-            tail=" ON CONFLICT (channel, order_no) DO NOTHING RETURNING channel, order_no, id")}
+        ids = _insert_purchases(p_table, purchase_rows)
         _insert_many(f"INSERT INTO {l_table} (purchase_id, line_id, sku, category, qty, unit_price_fen, paid_fen, "
                      "points, rounding, refunded_fen, clawed_back) VALUES ",
                      [(pk, ln.line_id or str(i), ln.sku, ln.category, ln.qty, ln.unit_price_fen or 0, ln.paid_fen)
