@@ -86,8 +86,9 @@ def _entry(account: PointsAccount, kind: str, points: int, at: datetime, why: Wh
            reason: str | None = None, reference: str | None = None) -> PointsEntry:
     # by id: assigning instances goes through the relation descriptors' checks (a tenth of an earn)
     entry = rows.new(
-        PointsEntry, account_id=account.pk, kind=kind, points=points, at=at, lot_id=_pk(lot), purchase_id=_pk(why.purchase),
-        refund_id=_pk(why.refund), hold_id=_pk(why.hold), adjustment_id=_pk(why.adjustment), rule=why.rule,
+        PointsEntry, account_id=account.pk, kind=kind, points=points, at=at, lot_id=_pk(lot),
+        purchase_id=_pk(why.purchase), refund_id=_pk(why.refund), hold_id=_pk(why.hold),
+        adjustment_id=_pk(why.adjustment), rule=why.rule,
         reason=why.reason if reason is None else reason, trace=trace or [], actor=why.actor,
         reference=why.reference if reference is None else reference,
     )
@@ -177,9 +178,9 @@ def credit(account: PointsAccount, points: int, *, kind: str, at: datetime, now:
     if split.to_lot:
         is_pending = terms.available_at is not None and terms.available_at > now
         lot = rows.new(
-            PointsLot, account_id=account.pk, points=split.to_lot, remaining=split.to_lot, earned_at=terms.earned_at,
-            available_at=terms.available_at, expires_at=terms.expires_at, pending=is_pending,
-            purchase_id=_pk(why.purchase),
+            PointsLot, account_id=account.pk, points=split.to_lot, remaining=split.to_lot,
+            earned_at=terms.earned_at, available_at=terms.available_at, expires_at=terms.expires_at,
+            pending=is_pending, purchase_id=_pk(why.purchase),
         )
         rows.insert(lot)
         pending = split.to_lot if is_pending else 0
