@@ -46,8 +46,9 @@ _thread = threading.local()
 
 def _db() -> BaseDatabaseWrapper:
     """This thread's connection wrapper. `connections[...]` goes through asgiref's `Local`
-    (~2.5 µs a lookup, and an earn makes a dozen); the wrapper a thread gets never changes
-    (closing it only closes the driver's connection inside), so it is kept here."""
+    (~1.4 µs a lookup against ~0.08 µs here, and an earn makes a dozen); the wrapper a
+    thread gets never changes (closing it only closes the driver's connection inside), so it
+    is kept here."""
     try:
         return _thread.db
     except AttributeError:
