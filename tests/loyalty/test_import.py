@@ -65,6 +65,7 @@ def test_csv_rows_group_into_orders_and_bad_rows_are_reported(stores: object) ->
     assert sorted(r["code"] for r in report["rejections"]) == ["at_invalid", "paid_invalid", "store_not_found"]
     order = Purchase.objects.get(order_no="O-1")
     assert order.member_id == m.pk and order.paid_fen == 6_800 and order.lines.count() == 2
+    assert order.total_fen == 7_000  # the list price: 1 × ¥50 + 2 × ¥10
     assert Purchase.objects.get(order_no="O-5").member_id is None
     assert _import(csv)["existing"] == 2
 
@@ -98,3 +99,14 @@ def test_new_purchases_get_their_own_lines_when_some_orders_are_there_already(st
     report = _import(_orders_csv(range(1, 1301)))
     assert (report["created"], report["existing"]) == (1, 1_299)
     _each_line_on_its_own_purchase(range(1, 1301))
+
+
+def test_an_unclaimed_order_keeps_its_list_price_and_what_was_paid(stores: object) -> None:
+    csv = (b"order_no,channel,store,at,member,sku,category,qty,unit_price,paid\n"
+           b"U-1,online,,2026-03-01,,A,food,1,50.00,45.00\n"
+           b"U-1,online,,2026-03-01,,B,toys,2,10.00,18.00\n"
+           b"U-2,online,,2026-03-01,,C,food,1,,9.00\n")
+    assert _import(csv)["created"] == 2
+    one, two = Purchase.objects.get(order_no="U-1"), Purchase.objects.get(order_no="U-2")
+    assert (one.member_id, one.total_fen, one.paid_fen, one.lines.count()) == (None, 7_000, 6_300, 2)
+    assert (two.total_fen, two.paid_fen) == (900, 900)  # no unit price: the list price is what was paid

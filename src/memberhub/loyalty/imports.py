@@ -98,10 +98,19 @@ class _Order:
     external: str | None
     lines: list[LineInput]
 
+    # one-line orders (most, and every CDNOW row) without a generator: an import asks each order
     @property
     def paid_fen(self) -> int:
         lines = self.lines
         return lines[0].paid_fen if len(lines) == 1 else sum([line.paid_fen for line in lines])
+
+    @property
+    def total_fen(self) -> int:
+        """The list price (quantity × unit price), or what was paid when no unit price is given."""
+        lines = self.lines
+        listed = lines[0].qty * (lines[0].unit_price_fen or 0) if len(lines) == 1 else \
+            sum([line.qty * (line.unit_price_fen or 0) for line in lines])
+        return listed or self.paid_fen
 
 
 class _Bad(Exception):
@@ -450,15 +459,8 @@ def _bulk_anonymous(actor: Principal, orders: list[_Order], stores: dict[str, St
     label = actor.label
     purchase_rows = []
     for o in orders:
-        lines = o.lines
-        if len(lines) == 1:  # most orders, and every CDNOW row
-            paid = lines[0].paid_fen
-            total = lines[0].qty * (lines[0].unit_price_fen or 0) or paid
-        else:
-            paid = o.paid_fen
-            total = sum([ln.qty * (ln.unit_price_fen or 0) for ln in lines]) or paid
         purchase_rows.append((o.channel, o.order_no, stores[o.store].pk if o.store else None, adapt(o.at),
-                              total, paid, no_discounts, o.external or "", label, now))
+                              o.total_fen, o.paid_fen, no_discounts, o.external or "", label, now))
     try:
         ids = _bulk_write(p_table, l_table, orders, purchase_rows)
     except IntegrityError:  # a row the database refuses (say a repeated line id): one by one, with reasons
