@@ -29,6 +29,7 @@ from memberhub.core.errors import (
 )
 from memberhub.core.http import error_response
 from memberhub.core.messages import domain_message
+from memberhub.core.middleware import keyed_api_request
 from memberhub.domain.errors import DomainError
 
 log = logging.getLogger("memberhub.api")
@@ -61,8 +62,9 @@ class StaffSessionAuth(SessionAuth):
     """A staff member logged in through the browser; CSRF is checked on unsafe methods."""
 
     def _get_key(self, request: HttpRequest) -> str | None:
-        # No session cookie: not a browser session, so answer 401 rather than a CSRF 403.
-        if not request.COOKIES.get(self.param_name):
+        # No session cookie: not a browser session, so answer 401 rather than a CSRF 403. A
+        # request with an Authorization header is judged by it alone (core/middleware.py).
+        if not request.COOKIES.get(self.param_name) or keyed_api_request(request):
             return None
         return super()._get_key(request)
 

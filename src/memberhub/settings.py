@@ -92,15 +92,17 @@ INSTALLED_APPS = [
     "memberhub.analytics",
 ]
 
+# Session, CSRF, authentication and messages are Django's, stepping aside for a request to
+# the API that carries its key (core/middleware.py); the locale one skips a path lookup.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "memberhub.core.middleware.SessionMiddleware",
+    "memberhub.core.middleware.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "memberhub.core.middleware.CsrfViewMiddleware",
+    "memberhub.core.middleware.AuthenticationMiddleware",
+    "memberhub.core.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "memberhub.core.http.ApiErrorEnvelopeMiddleware",
     "memberhub.core.idempotency.IdempotencyMiddleware",
