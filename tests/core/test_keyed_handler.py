@@ -183,3 +183,23 @@ def test_a_wrong_method_gets_the_envelope_both_ways(apps: tuple[WSGIApp, WSGIApp
     answers = [call(a, "DELETE", PURCHASES, None, key) for a in (django_app, app)]
     assert answers[0][0] == 405 and answers[0][2]["code"] == "method_not_allowed"
     _same(*answers)
+
+
+def test_a_remembered_path_hands_each_request_its_own_kwargs(member: Member) -> None:
+    from django.test import RequestFactory
+
+    handler = keyed_handler.KeyedApiHandler()
+    path = f"/api/v1/members/{member.pk}"
+    request = RequestFactory().get(path)
+    _view, _args, kwargs = handler.resolve_request(request)
+    assert request.resolver_match.url_name == keyed_handler._resolve(path).url_name
+    kwargs.clear()  # what a view middleware could do to its request's kwargs
+    _view, _args, kwargs = handler.resolve_request(RequestFactory().get(path))
+    assert kwargs and kwargs == keyed_handler._resolve(path).kwargs
+
+
+def test_it_forgets_paths_when_the_url_table_changes(settings: Any, member: Member) -> None:
+    keyed_handler._resolve(f"/api/v1/members/{member.pk}")
+    assert keyed_handler._resolve.cache_info().currsize > 0
+    settings.ROOT_URLCONF = "memberhub.urls"  # setting_changed, as a test swapping tables sends it
+    assert keyed_handler._resolve.cache_info().currsize == 0

@@ -3,8 +3,7 @@
 A till calling the API names its key in the `Authorization` header: it has no session, no
 CSRF token, no login and no flash messages, yet Django's session, CSRF, authentication and
 message middleware each still run for it (reading cookies, building a session store, a lazy
-user, two message stores; together ~10% of an earn's CPU, measured in the same process
-against the stack without them). Those four are the subclasses below, which step aside for
+user, two message stores). Those four are the subclasses below, which step aside for
 such a request and behave as Django's for everything else (the admin, a staff browser on the
 API with its session cookie: CSRF is still checked there). They keep Django's class names
 and are subclasses of Django's, so the admin's checks (`admin.E408`…) still find them.
@@ -80,7 +79,9 @@ class LocaleMiddleware(DjangoLocaleMiddleware):
     """Django's, without looking for a language prefix in the path when no URL pattern has
     one (no `i18n_patterns` here). Django looks anyway, twice a request: for `/api/…` it takes
     `api` for a language code and only finds out it is not one after checking every variant
-    (~35 µs a request, not cached as a miss). The language still comes from the
+    (a miss is not cached; Django's `process_request` took ~38 µs here, the language from the
+    request and its activation ~6 µs of it). With this and the four above an earn took 6–7%
+    less CPU (same-process A/B against Django's classes). The language still comes from the
     `django_language` cookie or `Accept-Language`, else `LANGUAGE_CODE`."""
 
     def process_request(self, request: HttpRequest) -> None:
