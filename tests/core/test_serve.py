@@ -117,9 +117,25 @@ def test_it_answers_posts_and_stops_gracefully_on_sigterm(env: dict[str, str], t
         status, member = _post(browser, f"{base}/api/v1/members",
                                json.dumps({"phone": "13800138000", "name": "张三"}).encode(), csrf)
         assert status == 201 and member["name"] == "张三", member
-        # A body over the limit answers 413 in the error envelope, not a dropped connection.
-        status, err = _post(browser, f"{base}/api/v1/members", b'{"name": "' + b"x" * (3 << 20) + b'"}', csrf)
-        assert status == 413 and err["code"] == "payload_too_large", err
+        # A body over the limit answers 413 in the error envelope, not a dropped connection. The
+        # answer comes from the declared length, before the body is read; so the client sends
+        # only the start of it (a client still pushing 3 MB into a connection the server has
+        # answered and closed gets a broken pipe before it reads anything, now and then).
+        cookies = "; ".join(f"{c.name}={c.value}" for c in jar)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(b"POST /api/v1/members HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: %d\r\nCookie: %s\r\n"
+                      b"X-CSRFToken: %s\r\n\r\n{\"name\": \"xxxx" % (
+                          (3 << 20) + 12, cookies.encode(), csrf["X-CSRFToken"].encode()))
+            answer = b""
+            try:
+                while chunk := s.recv(65536):
+                    answer += chunk
+            except ConnectionResetError:
+                pass  # closed with the unsent rest unread, the server's side may reset: after the answer
+        head, _, payload = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413"), answer[:300]
+        assert json.loads(payload)["code"] == "payload_too_large", payload
 
         # The address a local reverse proxy forwards is the one the login limit counts: the
         # nearest hop it appended, not what the client claimed before it.
