@@ -218,6 +218,17 @@ def insert(obj: Model, *, conflict: Sequence[str] = ()) -> bool:
     return True
 
 
+def vendor() -> str:
+    return _db().vendor
+
+
+def saved(obj: Model, pk: Any) -> None:
+    """Mark an instance written elsewhere (`insert_linked`) as saved with its new pk."""
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = _db().alias
+
+
 def insert_many(objs: Sequence[Model]) -> None:
     """One multi-row INSERT for unsaved instances of one model (their pks are not read back)."""
     if not objs:
@@ -236,6 +247,64 @@ def insert_many(objs: Sequence[Model]) -> None:
     for start in range(0, len(objs), per):
         part = objs[start:start + per]
         _run(db, _sql(db, head + ", ".join([one] * len(part))), [v for obj in part for v in values(obj, db)]).close()
+
+
+def insert_linked(first: Model, *, conflict: Sequence[str], then: Sequence[tuple[Sequence[Model], dict[str, int]]],
+                  add: tuple[type[Model], Any, dict[str, int]]) -> list[Any] | None:
+    """PostgreSQL: INSERT `first` (unsaved; `ON CONFLICT (conflict) DO NOTHING`) and, only if
+    it went in, the unsaved rows of each step in `then` (one model a step), whose columns
+    named in the step's links take the new id of an earlier step (0 is `first`), and the
+    relative UPDATE `add` (model, pk, deltas), all in one statement (a data-modifying CTE):
+    one round trip instead of one a row. On this VM that about halved the client's CPU for an
+    earn's writes and cut the server's by a fifth (docs/loyalty.md, Speed).
+
+    The new id of `first` and of each step's first row, in order (the instances are not
+    touched), or None when `first` was there already: then nothing was written."""
+    db = _db()
+    assert db.vendor == "postgresql", "data-modifying WITH is PostgreSQL's"
+    parts: list[str] = []
+    params: list[Any] = []
+    for step, (objs, links) in enumerate([([first], {}), *then]):
+        model = type(objs[0])
+        fields = _columns(model)
+        plan = _plans.get(("linked", model))
+        if plan is None:
+            plan = _plans[("linked", model)] = (_row_maker(fields, db), [f.db_type(db) for f in fields])
+        values, types = plan
+        table = _qn(db, model._meta.db_table)
+        cols = ", ".join(_qn(db, f.column) for f in fields)
+        if step == 0:
+            sql = (f"INSERT INTO {table} ({cols}) VALUES ({', '.join(['%s'] * len(fields))}) "
+                   f"ON CONFLICT ({', '.join(_qn(db, c) for c in conflict)}) DO NOTHING")
+            params += values(first, db)
+        else:
+            sources = ", ".join(f"s{j}" for j in sorted(set(links.values())))
+            selects = []
+            for obj in objs:
+                exprs = []
+                for f, typ, v in zip(fields, types, values(obj, db), strict=True):
+                    if f.attname in links:
+                        exprs.append(f"s{links[f.attname]}.id")
+                    else:  # typed: the SELECT's output types decide, and an untyped NULL is text
+                        exprs.append(f"%s::{typ}")
+                        params.append(v)
+                selects.append(f"SELECT {', '.join(exprs)} FROM {sources}")
+            sql = f"INSERT INTO {table} ({cols}) {' UNION ALL '.join(selects)}"
+        parts.append(f"s{step} AS ({sql} RETURNING {_qn(db, model._meta.pk.column)} AS id)")
+    model, pk, deltas = add
+    if deltas:
+        meta = model._meta
+        sets = ", ".join(f"{c} = {c} + %s" for c in (_qn(db, meta.get_field(n).column) for n in deltas))  # type: ignore[union-attr]
+        parts.append(f"u AS (UPDATE {_qn(db, meta.db_table)} SET {sets} WHERE {_qn(db, meta.pk.column)} = %s"
+                     " AND EXISTS (SELECT 1 FROM s0))")
+        params += [*deltas.values(), pk]
+    steps = range(1, len(then) + 1)
+    sql = (f"WITH {', '.join(parts)} SELECT s0.id"
+           + "".join(f", (SELECT min(id) FROM s{k})" for k in steps) + " FROM s0")
+    cursor = _run(db, sql, params)
+    row = cursor.fetchone()
+    cursor.close()
+    return None if row is None else list(row)
 
 
 def _from_db(db: BaseDatabaseWrapper, fields: list[Field], row: Sequence[Any]) -> list[Any]:

@@ -81,17 +81,23 @@ def _pk(obj: Any) -> Any:
     return None if obj is None else obj.pk
 
 
-def _entry(account: PointsAccount, kind: str, points: int, at: datetime, why: Why, *,
-           lot: PointsLot | None = None, trace: list[dict[str, Any]] | None = None,
-           reason: str | None = None, reference: str | None = None) -> PointsEntry:
+def _entry_new(account: PointsAccount, kind: str, points: int, at: datetime, why: Why, *,
+               lot: PointsLot | None = None, trace: list[dict[str, Any]] | None = None,
+               reason: str | None = None, reference: str | None = None) -> PointsEntry:
     # by id: assigning instances goes through the relation descriptors' checks (a tenth of an earn)
-    entry = rows.new(
+    return rows.new(
         PointsEntry, account_id=account.pk, kind=kind, points=points, at=at, lot_id=_pk(lot),
         purchase_id=_pk(why.purchase), refund_id=_pk(why.refund), hold_id=_pk(why.hold),
         adjustment_id=_pk(why.adjustment), rule=why.rule,
         reason=why.reason if reason is None else reason, trace=trace or [], actor=why.actor,
         reference=why.reference if reference is None else reference,
     )
+
+
+def _entry(account: PointsAccount, kind: str, points: int, at: datetime, why: Why, *,
+           lot: PointsLot | None = None, trace: list[dict[str, Any]] | None = None,
+           reason: str | None = None, reference: str | None = None) -> PointsEntry:
+    entry = _entry_new(account, kind, points, at, why, lot=lot, trace=trace, reason=reason, reference=reference)
     rows.insert(entry)
     return entry
 
@@ -157,6 +163,16 @@ def lot_terms(*, rules: Rules, earned_at: datetime, pending_days: int = 0) -> Lo
     return LotTerms(earned_at, lot_expiry(earned_at=earned_at, policy=rules.expiry), available)
 
 
+def _lot_new(account: PointsAccount, points: int, *, now: datetime, terms: LotTerms, why: Why) -> tuple[PointsLot, bool]:
+    is_pending = terms.available_at is not None and terms.available_at > now
+    lot = rows.new(
+        PointsLot, account_id=account.pk, points=points, remaining=points,
+        earned_at=terms.earned_at, available_at=terms.available_at, expires_at=terms.expires_at,
+        pending=is_pending, purchase_id=_pk(why.purchase),
+    )
+    return lot, is_pending
+
+
 def credit(account: PointsAccount, points: int, *, kind: str, at: datetime, now: datetime, terms: LotTerms,
            why: Why, trace: list[dict[str, Any]] | None = None, earned: bool = False) -> list[PointsEntry]:
     """Add points: first refill an overdrawn balance, then repay debt, the rest is a new lot.
@@ -176,12 +192,7 @@ def credit(account: PointsAccount, points: int, *, kind: str, at: datetime, now:
         trace = []
     pending = 0
     if split.to_lot:
-        is_pending = terms.available_at is not None and terms.available_at > now
-        lot = rows.new(
-            PointsLot, account_id=account.pk, points=split.to_lot, remaining=split.to_lot,
-            earned_at=terms.earned_at, available_at=terms.available_at, expires_at=terms.expires_at,
-            pending=is_pending, purchase_id=_pk(why.purchase),
-        )
+        lot, is_pending = _lot_new(account, split.to_lot, now=now, terms=terms, why=why)
         rows.insert(lot)
         pending = split.to_lot if is_pending else 0
         entries.append(_entry(account, kind, split.to_lot, at, why, lot=lot, trace=trace,
@@ -192,6 +203,39 @@ def credit(account: PointsAccount, points: int, *, kind: str, at: datetime, now:
     _account_add(account, balance=split.to_negative + split.to_lot, pending=pending, debt=-split.to_debt,
                  earned=points if earned else 0)
     return entries
+
+
+def credit_with_purchase(account: PointsAccount, purchase: Purchase, lines: list[Any], points: int, *,
+                         at: datetime, now: datetime, terms: LotTerms, why: Why,
+                         trace: list[dict[str, Any]] | None = None) -> tuple[bool, list[PointsEntry] | None]:
+    """PostgreSQL, an earn that is one new lot (nothing to refill or repay): the unsaved
+    purchase, its lines, the lot, its entry and the account's counters in one statement
+    (`rows.insert_linked`), the same rows `rows.insert` + `credit` write one at a time.
+
+    (False, None) when this is not such a case (the caller goes the usual way); (True, None)
+    when the order was there already (nothing written); else (True, the entries)."""
+    split = debt_repay(earn=points, debt=account.debt, balance=account.balance)
+    if rows.vendor() != "postgresql" or split.to_negative or split.to_debt or not split.to_lot:
+        return False, None
+    lot, is_pending = _lot_new(account, points, now=now, terms=terms, why=why)
+    entry = _entry_new(account, Kind.EARN, points, at, why, lot=lot, trace=list(trace or []))
+    deltas = {"balance": points, "pending": points if is_pending else 0, "earned_total": points}
+    ids = rows.insert_linked(
+        purchase, conflict=("channel", "order_no"),
+        then=[(lines, {"purchase_id": 0}), ([lot], {"purchase_id": 0}), ([entry], {"lot_id": 2, "purchase_id": 0})],
+        add=(PointsAccount, account.pk, {k: v for k, v in deltas.items() if v}))
+    if ids is None:
+        return True, None
+    rows.saved(purchase, ids[0])
+    for line in lines:
+        line.purchase_id = ids[0]
+    lot.purchase_id = entry.purchase_id = ids[0]
+    rows.saved(lot, ids[2])
+    entry.lot_id = ids[2]
+    rows.saved(entry, ids[3])
+    for name, delta in deltas.items():  # the row was written relatively; the locked copy follows
+        setattr(account, name, getattr(account, name) + delta)
+    return True, [entry]
 
 
 # --- debits ----------------------------------------------------------------------------------

@@ -140,12 +140,17 @@ def _channel_label(channel: str) -> str:
     return label
 
 
-def earn_credit(*, account: PointsAccount, purchase: Purchase, result: Any, rules: Rules, now: datetime,
-                actor: str) -> list[Any]:
-    """Book computed points as one pending lot (after refilling an overdraft and debt)."""
+def _earn_terms(purchase: Purchase, rules: Rules, actor: str) -> tuple[ledger.LotTerms, ledger.Why]:
     terms = ledger.lot_terms(rules=rules, earned_at=purchase.at, pending_days=rules.return_window_days)
     why = ledger.Why(rule="purchase", purchase=purchase, actor=actor,
                      reason=f"{_channel_label(purchase.channel)} {purchase.order_no}")
+    return terms, why
+
+
+def earn_credit(*, account: PointsAccount, purchase: Purchase, result: Any, rules: Rules, now: datetime,
+                actor: str) -> list[Any]:
+    """Book computed points as one pending lot (after refilling an overdraft and debt)."""
+    terms, why = _earn_terms(purchase, rules, actor)
     return ledger.credit(account, result.points, kind=ledger.Kind.EARN, at=purchase.at, now=now, terms=terms,
                          why=why, trace=result.trace, earned=True)
 
@@ -195,18 +200,25 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
             account = ledger.account_lock(member_id)
         earned = earn_compute(account=account, purchase=purchase, lines=lines, rules=rules) \
             if account is not None else None
-        if not rows.insert(purchase, conflict=("channel", "order_no")):
+        booked: list[Any] | None = None
+        written = False  # PostgreSQL, a plain earn: purchase, lines, lot, entry, account in one statement
+        if account is not None and earned is not None:
+            terms, why = _earn_terms(purchase, rules, actor.label)
+            written, booked = ledger.credit_with_purchase(account, purchase, lines, earned.points, at=purchase.at,
+                                                          now=now, terms=terms, why=why, trace=earned.trace)
+        if (written and booked is None) or (not written and not rows.insert(purchase, conflict=("channel", "order_no"))):
             # recorded before (or just now by a twin, which the INSERT waited for)
             existing = Purchase.objects.filter(channel=data.channel, order_no=data.order_no).first()
             if existing is None:
                 raise Conflict(_("The purchase changed meanwhile; try again."), code="purchase_concurrent_change")
             return _replay(existing, member_id, data.paid_fen)
-        for line in lines:
-            line.purchase = purchase
-        rows.insert_many(lines)
+        if not written:
+            for line in lines:
+                line.purchase = purchase
+            rows.insert_many(lines)
         if account is not None:
-            entries = earn_credit(account=account, purchase=purchase, result=earned, rules=rules, now=now,
-                                  actor=actor.label)
+            entries = booked if booked is not None else \
+                earn_credit(account=account, purchase=purchase, result=earned, rules=rules, now=now, actor=actor.label)
             change = tier_on_purchase(account=account, rules=rules, now=now, actor=actor.label)
         events.emit(events.PURCHASE_RECORDED, purchase_id=purchase.pk, member_id=member_id, points=purchase.points)
     return PurchaseResult(purchase, entries=entries, tier_change=change, lines=lines, store_code=data.store)

@@ -1,0 +1,82 @@
+"""On PostgreSQL a plain earn writes its rows in one statement: the same rows as one at a time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.forms.models import model_to_dict
+
+from memberhub.core import rows
+from memberhub.loyalty import ledger
+from memberhub.loyalty.models import PointsEntry, PointsLot, Purchase, PurchaseLine
+from memberhub.loyalty.purchases import LineInput
+from tests.loyalty.helpers import account, assert_sound, buy, member
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+LINES = (LineInput(sku="A", category="food", paid_fen=8_000), LineInput(sku="B", category="toys", paid_fen=4_850))
+
+
+def _written(order_no: str) -> dict[str, Any]:
+    """The rows an order wrote, without ids, order numbers and creation times."""
+    purchase = Purchase.objects.get(order_no=order_no)
+    drop = {"id", "purchase", "lot", "order_no", "recorded_at", "created_at", "reason"}
+    return {
+        "purchase": {k: v for k, v in model_to_dict(purchase).items() if k not in drop},
+        "lines": [{k: v for k, v in model_to_dict(x).items() if k not in drop}
+                  for x in PurchaseLine.objects.filter(purchase=purchase).order_by("line_id")],
+        "lots": [{k: v for k, v in model_to_dict(x).items() if k not in drop}
+                 for x in PointsLot.objects.filter(purchase=purchase)],
+        "entries": [{k: v for k, v in model_to_dict(x).items() if k not in drop}
+                    for x in PointsEntry.objects.filter(purchase=purchase)],
+    }
+
+
+def test_a_plain_earn_writes_the_same_rows_either_way(stores: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    linked: list[Any] = []
+    real = rows.insert_linked
+    monkeypatch.setattr(rows, "insert_linked", lambda *a, **kw: linked.append(1) or real(*a, **kw))
+    m = member()
+    one = buy(m.pk, 12_850, at=NOW, now=NOW, lines=LINES, order_no="LINKED-1")
+    after_one = account(m.pk)
+    assert len(linked) == (1 if connection.vendor == "postgresql" else 0)  # SQLite: no data-modifying WITH
+    with monkeypatch.context() as usual:
+        usual.setattr(ledger, "credit_with_purchase", lambda *a, **kw: (False, None))
+        two = buy(m.pk, 12_850, at=NOW, now=NOW, lines=LINES, order_no="LINKED-2")
+    after_two = account(m.pk)
+    assert _written("LINKED-1") == _written("LINKED-2")
+    assert one.purchase.points == two.purchase.points == 128
+    assert (after_one.balance, after_one.pending, after_one.earned_total) == (128, 128, 128)
+    assert (after_two.balance, after_two.pending, after_two.earned_total) == (256, 256, 256)
+    # what the service answers is the same too: the entries and lines it returns
+    assert [(e.kind, e.points, e.trace, e.reference, e.pk is not None) for e in one.entries] == \
+        [(e.kind, e.points, e.trace, e.reference, e.pk is not None) for e in two.entries]
+    lot = PointsLot.objects.get(purchase=one.purchase)
+    assert one.entries[0].lot_id == lot.pk == PointsEntry.objects.get(purchase=one.purchase).lot_id
+    assert [ln.purchase_id for ln in one.lines or []] == [one.purchase.pk] * 2
+    assert_sound(m.pk, NOW)
+
+
+def test_the_same_order_again_writes_nothing(stores: object) -> None:
+    m = member()
+    buy(m.pk, 10_000, at=NOW, now=NOW, order_no="AGAIN-1")
+    again = buy(m.pk, 10_000, at=NOW, now=NOW, order_no="AGAIN-1")
+    assert again.replayed
+    acc = account(m.pk)
+    assert (acc.balance, PointsLot.objects.filter(account=acc).count(), PurchaseLine.objects.count()) == (100, 1, 1)
+    assert_sound(m.pk, NOW)
+
+
+def test_an_earn_that_repays_a_debt_goes_the_usual_way(stores: object) -> None:
+    m = member()
+    buy(m.pk, 1_000, at=NOW, now=NOW)
+    acc = account(m.pk)
+    acc.debt = 4
+    acc.save(update_fields=["debt"])
+    handled, entries = ledger.credit_with_purchase(acc, Purchase(), [], 10, at=NOW, now=NOW,
+                                                   terms=ledger.LotTerms(NOW, None), why=ledger.Why())
+    assert (handled, entries) == (False, None)  # the split is not one lot: `credit` books it
