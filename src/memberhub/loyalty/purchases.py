@@ -170,7 +170,8 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
     The till's hot path: everything that needs no lock (validation, store, member, rules,
     the points themselves) is done before the transaction, which then writes the purchase
     with its points already computed (`INSERT … ON CONFLICT DO NOTHING` tells a replay),
-    its lines in one statement, the lot, the entry and one relative UPDATE of the account."""
+    its lines in one statement, the lot, the entry and one relative UPDATE of the account
+    (on PostgreSQL, when the points are one new lot, all of these in one statement)."""
     actor.require(Cap.PURCHASES_WRITE)
     now = now or timezone.now()
     at, lines_in = purchase_validate(data, now=now)
