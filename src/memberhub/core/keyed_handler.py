@@ -28,7 +28,7 @@ from django.core.signals import setting_changed
 from django.http import HttpRequest
 from django.urls import ResolverMatch, get_resolver
 
-from memberhub.core.middleware import API_PREFIX
+from memberhub.core.middleware import carries_api_key
 
 # Middleware that does nothing for a keyed API request without an Idempotency-Key, and why.
 SKIPPED = {
@@ -48,8 +48,7 @@ def keyed_middleware(middleware: list[str]) -> list[str]:
 
 
 def is_keyed_api(environ: dict[str, Any]) -> bool:
-    return (str(environ.get("PATH_INFO", "")).startswith(API_PREFIX) and "HTTP_AUTHORIZATION" in environ
-            and "HTTP_IDEMPOTENCY_KEY" not in environ)
+    return carries_api_key(environ) and "HTTP_IDEMPOTENCY_KEY" not in environ
 
 
 @lru_cache(maxsize=4096)  # paths carry ids (/members/42): bounded, the hot ones stay

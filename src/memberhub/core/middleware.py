@@ -15,6 +15,7 @@ session cookie is refused, never let in by the cookie.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -31,13 +32,18 @@ from django.utils.cache import patch_vary_headers
 API_PREFIX = "/api/"
 
 
+def carries_api_key(environ: Mapping[str, Any]) -> bool:
+    """Whether a request (its WSGI environ, or `request.META`) is for the API and carries its
+    own credentials in the `Authorization` header."""
+    return str(environ.get("PATH_INFO", "")).startswith(API_PREFIX) and "HTTP_AUTHORIZATION" in environ
+
+
 def keyed_api_request(request: HttpRequest) -> bool:
-    """Whether the request is for the API and carries its own credentials (decided once)."""
+    """`carries_api_key` for a request, decided once."""
     try:
         return request._keyed_api  # type: ignore[attr-defined]
     except AttributeError:
-        keyed = request.path_info.startswith(API_PREFIX) and "HTTP_AUTHORIZATION" in request.META
-        request._keyed_api = keyed  # type: ignore[attr-defined]
+        keyed = request._keyed_api = carries_api_key(request.META)  # type: ignore[attr-defined]
         return keyed
 
 

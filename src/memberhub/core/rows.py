@@ -212,9 +212,7 @@ def insert(obj: Model, *, conflict: Sequence[str] = ()) -> bool:
     cursor.close()
     if row is None:
         return False
-    obj.pk = row[0]
-    obj._state.adding = False
-    obj._state.db = db.alias
+    saved(obj, row[0])
     return True
 
 
@@ -223,7 +221,7 @@ def vendor() -> str:
 
 
 def saved(obj: Model, pk: Any) -> None:
-    """Mark an instance written elsewhere (`insert_linked`) as saved with its new pk."""
+    """Mark an instance as written (by `insert` or `insert_linked`) with its new pk."""
     obj.pk = pk
     obj._state.adding = False
     obj._state.db = _db().alias

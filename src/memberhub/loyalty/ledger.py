@@ -214,8 +214,10 @@ def credit_with_purchase(account: PointsAccount, purchase: Purchase, lines: list
 
     (False, None) when this is not such a case (the caller goes the usual way); (True, None)
     when the order was there already (nothing written); else (True, the entries)."""
+    if rows.vendor() != "postgresql":
+        return False, None
     split = debt_repay(earn=points, debt=account.debt, balance=account.balance)
-    if rows.vendor() != "postgresql" or split.to_negative or split.to_debt or not split.to_lot:
+    if split.to_negative or split.to_debt or not split.to_lot:
         return False, None
     lot, is_pending = _lot_new(account, points, now=now, terms=terms, why=why)
     entry = _entry_new(account, Kind.EARN, points, at, why, lot=lot, trace=list(trace or []))

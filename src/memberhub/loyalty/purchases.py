@@ -217,9 +217,11 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
             for line in lines:
                 line.purchase = purchase
             rows.insert_many(lines)
-        if account is not None:
+        if account is not None and earned is not None:
+            # the terms and reasons computed above, once (the usual way is SQLite's every time)
             entries = booked if booked is not None else \
-                earn_credit(account=account, purchase=purchase, result=earned, rules=rules, now=now, actor=actor.label)
+                ledger.credit(account, earned.points, kind=ledger.Kind.EARN, at=purchase.at, now=now, terms=terms,
+                              why=why, trace=earned.trace, earned=True)
             change = tier_on_purchase(account=account, rules=rules, now=now, actor=actor.label)
         events.emit(events.PURCHASE_RECORDED, purchase_id=purchase.pk, member_id=member_id, points=purchase.points)
     return PurchaseResult(purchase, entries=entries, tier_change=change, lines=lines, store_code=data.store)
