@@ -104,3 +104,58 @@ def test_json_and_datetimes_written_by_rows_match_the_orm_byte_for_byte() -> Non
                        [ours.pk, theirs.pk])
         stored = cursor.fetchall()
     assert stored[0] == stored[1]
+
+
+def _drop_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a database restart, a failover or an idle timeout does to a kept connection."""
+    from django.db import connection, connections
+
+    if connection.vendor == "postgresql":
+        pid = connection.connection.info.backend_pid
+        other = connections.create_connection("default")
+        try:
+            with other.cursor() as cursor:  # waits (up to 5 s) until that backend has gone
+                cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
+                assert cursor.fetchone() == (True,)
+        finally:
+            other.close()
+    else:
+        # A SQLite file cannot go away under a connection; close the driver's connection behind
+        # Django's back and let the health check say so, as PostgreSQL's does (SELECT 1).
+        connection.connection.close()
+
+        def usable() -> bool:
+            try:
+                connection.connection.execute("SELECT 1")
+            except Exception:
+                return False
+            return True
+
+        monkeypatch.setattr(connection, "is_usable", usable)
+
+
+def test_a_connection_the_server_dropped_is_replaced_before_the_first_statement(
+        make_key: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A till's earn after the database dropped the worker's connection: the API key's read is
+    plain SQL on the driver's connection, and it checks the kept connection first, as Django's
+    cursor does (it answered 500 once per connection)."""
+    from django.db import connection
+
+    from memberhub.wsgi import application
+    from tests.core.test_keyed_handler import call
+
+    member = Member.objects.create(card_code=card_code_new(), registered_at=timezone.now())
+    key = {"Authorization": f"Bearer {make_key()}"}
+
+    def earn(order_no: str) -> int:
+        body = {"member_id": member.pk, "channel": "offline", "order_no": order_no, "store": "SH", "paid_fen": 500,
+                "lines": [{"sku": "A", "category": "food", "paid_fen": 500}]}
+        return call(application, "POST", "/api/v1/loyalty/purchases", body, key)[0]
+
+    assert earn("H-1") == 201
+    kept = connection.connection
+    assert kept is not None  # kept between requests (CONN_MAX_AGE), as the server keeps it
+    _drop_connection(monkeypatch)
+    assert earn("H-2") == 201
+    assert connection.connection is not kept
+    assert PointsAccount.objects.get(member=member).balance > 0

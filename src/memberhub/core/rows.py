@@ -69,7 +69,13 @@ def _sql(db: BaseDatabaseWrapper, sql: str) -> str:
 def _run(db: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> Any:
     """Execute on the driver's cursor: Django's cursor wrapper (placeholder rewriting by regex,
     debug logging, wrappers) costs as much as a small statement. Errors are still Django's
-    (`IntegrityError` …). `sql` comes from `_sql`."""
+    (`IntegrityError` …). `sql` comes from `_sql`.
+
+    As Django's own cursor does, the connection kept from an earlier request is checked first
+    (`CONN_HEALTH_CHECKS`): one the server dropped (a restart, a failover, an idle timeout) is
+    replaced instead of failing this request."""
+    if not db.health_check_done:
+        db.close_if_health_check_failed()
     if db.connection is None:
         db.ensure_connection()
     if db.needs_rollback:
