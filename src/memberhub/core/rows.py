@@ -74,8 +74,7 @@ def _run(db: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> Any:
     As Django's own cursor does, the connection kept from an earlier request is checked first
     (`CONN_HEALTH_CHECKS`): one the server dropped (a restart, a failover, an idle timeout) is
     replaced instead of failing this request."""
-    if not db.health_check_done:
-        db.close_if_health_check_failed()
+    db.close_if_health_check_failed()  # once a request: it returns at once when done
     if db.connection is None:
         db.ensure_connection()
     if db.needs_rollback:
