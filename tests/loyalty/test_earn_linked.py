@@ -61,6 +61,21 @@ def test_a_plain_earn_writes_the_same_rows_either_way(stores: object, monkeypatc
     assert_sound(m.pk, NOW)
 
 
+def test_orders_of_any_number_of_lines_each_write_their_own(stores: object) -> None:
+    """The statement is built once per shape and the rows joined per call: a three-line order
+    after a one-line one (and the other way) writes its own lines, linked to its own purchase."""
+    m = member()
+    three = (*LINES, LineInput(sku="C", category="food", paid_fen=1_000))
+    for n, lines in enumerate((LINES[:1], three, LINES[:1], LINES)):
+        paid = sum(ln.paid_fen for ln in lines)
+        got = buy(m.pk, paid, at=NOW, now=NOW, lines=lines, order_no=f"SHAPE-{n}")
+        stored = PurchaseLine.objects.filter(purchase=got.purchase).order_by("pk")
+        assert [(ln.sku, ln.paid_fen) for ln in stored] == [(ln.sku, ln.paid_fen) for ln in lines]
+        assert PointsLot.objects.get(purchase=got.purchase).points == got.purchase.points
+    assert PurchaseLine.objects.filter(purchase__member_id=m.pk).count() == 1 + 3 + 1 + 2
+    assert_sound(m.pk, NOW)
+
+
 def test_the_same_order_again_writes_nothing(stores: object) -> None:
     m = member()
     buy(m.pk, 10_000, at=NOW, now=NOW, order_no="AGAIN-1")

@@ -21,7 +21,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -252,6 +252,46 @@ def insert_many(objs: Sequence[Model]) -> None:
         _run(db, _sql(db, head + ", ".join([one] * len(part))), [v for obj in part for v in values(obj, db)]).close()
 
 
+class _LinkedStep(NamedTuple):
+    head: str  # up to the rows: `sN AS (INSERT INTO t (cols) `
+    row: str  # one row's VALUES or SELECT
+    tail: str  # from the rows on: ` RETURNING id AS id)`
+    values: Callable[[Model, BaseDatabaseWrapper], list[Any]]
+    keep: list[bool] | None  # which values are parameters (None: all; a linked column is not)
+
+
+def _linked_plan(db: BaseDatabaseWrapper, conflict: Sequence[str],
+                 steps: Sequence[tuple[Sequence[Model], dict[str, int]]], model: type[Model],
+                 deltas: dict[str, int]) -> tuple[list[_LinkedStep], str]:
+    """`insert_linked`'s statement for one shape, in pieces: the number of rows a step writes
+    varies (an order's lines), so the rows are joined per call."""
+    plan: list[_LinkedStep] = []
+    for step, (objs, links) in enumerate(steps):
+        step_model = type(objs[0])
+        fields = _columns(step_model)
+        head = (f"s{step} AS (INSERT INTO {_qn(db, step_model._meta.db_table)} "
+                f"({', '.join(_qn(db, f.column) for f in fields)}) ")
+        tail = f" RETURNING {_qn(db, step_model._meta.pk.column)} AS id)"
+        if step == 0:
+            row = f"VALUES ({', '.join(['%s'] * len(fields))})"
+            tail = f" ON CONFLICT ({', '.join(_qn(db, c) for c in conflict)}) DO NOTHING{tail}"
+            plan.append(_LinkedStep(head, row, tail, _row_maker(fields, db), None))
+        else:
+            sources = ", ".join(f"s{j}" for j in sorted(set(links.values())))
+            # typed: the SELECT's output types decide, and an untyped NULL is text
+            exprs = [f"s{links[f.attname]}.id" if f.attname in links else f"%s::{f.db_type(db)}" for f in fields]
+            row = f"SELECT {', '.join(exprs)} FROM {sources}"
+            plan.append(_LinkedStep(head, row, tail, _row_maker(fields, db), [f.attname not in links for f in fields]))
+    end = ""
+    if deltas:
+        meta = model._meta
+        sets = ", ".join(f"{c} = {c} + %s" for c in (_qn(db, meta.get_field(n).column) for n in deltas))  # type: ignore[union-attr]
+        end = (f", u AS (UPDATE {_qn(db, meta.db_table)} SET {sets} WHERE {_qn(db, meta.pk.column)} = %s"
+               " AND EXISTS (SELECT 1 FROM s0))")
+    end += " SELECT s0.id" + "".join(f", (SELECT min(id) FROM s{k})" for k in range(1, len(steps))) + " FROM s0"
+    return plan, end
+
+
 def insert_linked(first: Model, *, conflict: Sequence[str], then: Sequence[tuple[Sequence[Model], dict[str, int]]],
                   add: tuple[type[Model], Any, dict[str, int]]) -> list[Any] | None:
     """PostgreSQL: INSERT `first` (unsaved; `ON CONFLICT (conflict) DO NOTHING`) and, only if
@@ -264,46 +304,24 @@ def insert_linked(first: Model, *, conflict: Sequence[str], then: Sequence[tuple
     touched), or None when `first` was there already: then nothing was written."""
     db = _db()
     assert db.vendor == "postgresql", "data-modifying WITH is PostgreSQL's"
+    steps = [([first], {}), *then]
+    assert all(objs for objs, _links in steps), "every step writes a row (later steps read its id)"
+    model, pk, deltas = add
+    key = ("linked", tuple(conflict), model, tuple(deltas), *((type(objs[0]), tuple(links.items())) for objs, links in steps))
+    plan = _plans.get(key)
+    if plan is None:  # built once per shape and process
+        plan = _plans[key] = _linked_plan(db, conflict, steps, model, deltas)
+    pieces, end = plan
     parts: list[str] = []
     params: list[Any] = []
-    for step, (objs, links) in enumerate([([first], {}), *then]):
-        assert objs, "every step writes at least one row (the ids of later steps are read from it)"
-        model = type(objs[0])
-        fields = _columns(model)
-        plan = _plans.get(("linked", model))
-        if plan is None:
-            plan = _plans[("linked", model)] = (_row_maker(fields, db), [f.db_type(db) for f in fields])
-        values, types = plan
-        table = _qn(db, model._meta.db_table)
-        cols = ", ".join(_qn(db, f.column) for f in fields)
-        if step == 0:
-            sql = (f"INSERT INTO {table} ({cols}) VALUES ({', '.join(['%s'] * len(fields))}) "
-                   f"ON CONFLICT ({', '.join(_qn(db, c) for c in conflict)}) DO NOTHING")
-            params += values(first, db)
-        else:
-            sources = ", ".join(f"s{j}" for j in sorted(set(links.values())))
-            selects = []
-            for obj in objs:
-                exprs = []
-                for f, typ, v in zip(fields, types, values(obj, db), strict=True):
-                    if f.attname in links:
-                        exprs.append(f"s{links[f.attname]}.id")
-                    else:  # typed: the SELECT's output types decide, and an untyped NULL is text
-                        exprs.append(f"%s::{typ}")
-                        params.append(v)
-                selects.append(f"SELECT {', '.join(exprs)} FROM {sources}")
-            sql = f"INSERT INTO {table} ({cols}) {' UNION ALL '.join(selects)}"
-        parts.append(f"s{step} AS ({sql} RETURNING {_qn(db, model._meta.pk.column)} AS id)")
-    model, pk, deltas = add
+    for (objs, _links), piece in zip(steps, pieces, strict=True):
+        parts.append(piece.head + " UNION ALL ".join([piece.row] * len(objs)) + piece.tail)
+        for obj in objs:
+            got = piece.values(obj, db)
+            params += got if piece.keep is None else [v for v, k in zip(got, piece.keep, strict=True) if k]
     if deltas:
-        meta = model._meta
-        sets = ", ".join(f"{c} = {c} + %s" for c in (_qn(db, meta.get_field(n).column) for n in deltas))  # type: ignore[union-attr]
-        parts.append(f"u AS (UPDATE {_qn(db, meta.db_table)} SET {sets} WHERE {_qn(db, meta.pk.column)} = %s"
-                     " AND EXISTS (SELECT 1 FROM s0))")
         params += [*deltas.values(), pk]
-    steps = range(1, len(then) + 1)
-    sql = (f"WITH {', '.join(parts)} SELECT s0.id"
-           + "".join(f", (SELECT min(id) FROM s{k})" for k in steps) + " FROM s0")
+    sql = "WITH " + ", ".join(parts) + end
     cursor = _run(db, sql, params)
     row = cursor.fetchone()
     cursor.close()
