@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import NinjaAPI
@@ -21,6 +22,8 @@ from memberhub.access.principal import Principal, staff_principal
 from memberhub.access.services import apikey_authenticate
 from memberhub.core.errors import (
     ApplicationError,
+    DatabaseUnavailable,
+    InternalError,
     NotAuthenticated,
     NotFound,
     PayloadTooLarge,
@@ -138,12 +141,20 @@ def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     return error_response(PayloadTooLarge())
 
 
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def _database_unavailable(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
+    """The database is down, restarting, or gave up waiting for a lock (SQLite's busy timeout,
+    PostgreSQL's lock timeout or a deadlock): the transaction was rolled back, so the client
+    may try again. Logged with the cause for the operator."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.path, exc, exc_info=exc)
+    return error_response(DatabaseUnavailable())
+
+
 @api.exception_handler(Exception)
 def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return error_response(
-        ApplicationError(_("An internal error occurred; it has been logged."), code="internal_error", status=500)
-    )
+    return error_response(InternalError())
 
 
 # Each app that serves HTTP exposes `router` in its api.py; mounted at the given prefix.

@@ -6,6 +6,8 @@ from django.urls import path
 from memberhub.api import api
 from memberhub.core.http import api_not_found
 
+handler500 = "memberhub.core.http.server_error"
+
 
 def health(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"status": "ok"})

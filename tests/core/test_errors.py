@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from django.db import OperationalError
 from django.test import Client
 
-from tests.conftest import Api
+from tests.conftest import Api, database_held
 
 pytestmark = pytest.mark.django_db
 
@@ -96,3 +98,55 @@ def test_it_answers_a_wrong_method_with_the_envelope(admin_api: Any) -> None:
     assert r.status_code == 405
     assert r.json()["code"] == "method_not_allowed"
     assert "GET" in r["Allow"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_earn_the_database_cannot_take_in_time_answers_503_and_can_be_sent_again(
+        admin_api: Api, stores: Any) -> None:
+    from memberhub.loyalty.models import PointsAccount, Purchase
+
+    member = admin_api.post("/members", {"phone": "13800138111"}).json()
+
+    def earn(order_no: str) -> Any:
+        return admin_api.post("/loyalty/purchases", {
+            "member_id": member["id"], "channel": "offline", "order_no": order_no, "store": "SH", "paid_fen": 10_000,
+            "lines": [{"sku": "A", "category": "food", "paid_fen": 10_000}]})
+
+    assert earn("BUSY-1").status_code == 201
+    before = PointsAccount.objects.get(member_id=member["id"]).balance
+    with database_held(f"SELECT id FROM {PointsAccount._meta.db_table} WHERE member_id = %s FOR UPDATE",
+                       [member["id"]]):
+        r = earn("BUSY-2")
+    assert r.status_code == 503 and r["Retry-After"] == "1"
+    assert _envelope(r)["code"] == "database_unavailable"
+    assert not Purchase.objects.filter(order_no="BUSY-2").exists()  # rolled back whole
+    again = earn("BUSY-2")
+    assert again.status_code == 201
+    assert earn("BUSY-2").status_code == 200  # and once only
+    assert PointsAccount.objects.get(member_id=member["id"]).balance == before + again.json()["points"] > before
+
+
+@pytest.mark.parametrize(("exc", "status", "text"), [
+    (OperationalError("database is locked"), 503, "数据库繁忙或暂不可用"),
+    (ValueError("a bug"), 500, "内部错误"),
+])
+def test_an_error_outside_any_view_is_answered_by_its_kind(exc: Exception, status: int, text: str) -> None:
+    """Django's handler500 (an exception raised in a middleware): the envelope under /api/, a
+    page elsewhere; a database that is down or busy is 503 with Retry-After."""
+    from django.test import RequestFactory
+
+    from memberhub.core.http import server_error
+
+    for path in ("/api/v1/members", "/admin/"):
+        try:
+            raise exc
+        except Exception:
+            r = server_error(RequestFactory().post(path))
+        assert r.status_code == status and (r.get("Retry-After") == "1") == (status == 503)
+        if path.startswith("/api/"):
+            assert r["Content-Type"].startswith("application/json")
+            body = json.loads(r.content)
+            assert body["code"] == ("database_unavailable" if status == 503 else "internal_error")
+            assert text in body["message"]
+        else:
+            assert r["Content-Type"].startswith("text/html") and text in r.content.decode()

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
+from django.db.models import QuerySet
 from django.test import Client
+from django.utils import timezone
 
+from memberhub.core.idempotency import STALE_CLAIM
 from memberhub.core.models import IdempotencyRecord
 from memberhub.members import services
 from memberhub.members.models import Member
-from tests.conftest import Api
+from tests.conftest import Api, database_held
 from tests.members.factories import member_make
 
 BODY = {"phone": "13800138000", "name": "王小明", "home_store": "SH"}
@@ -152,3 +156,48 @@ def test_it_answers_409_to_a_twin_while_the_first_is_in_flight(
     # Once the first is done, the twin's retry is a replay of it.
     replay = _post(Api(Client(), token), "twin")
     assert replay["Idempotent-Replayed"] == "true" and replay.json()["id"] == results["first"].json()["id"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_the_database_could_not_take_answers_503_not_500(make_key: Callable[..., str]) -> None:
+    """The claim is written by the middleware, before any view: a database that is busy past
+    its wait there is still the envelope, 503, and nothing is claimed or done."""
+    api = Api(Client(raise_request_exception=False), make_key())
+    with database_held(f"LOCK TABLE {IdempotencyRecord._meta.db_table} IN EXCLUSIVE MODE"):
+        r = _post(api, "held")
+    assert r.status_code == 503 and r["Retry-After"] == "1"
+    assert r.json()["code"] == "database_unavailable"
+    assert not IdempotencyRecord.objects.exists() and not Member.objects.exists()
+    assert _post(api, "held").status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_never_let_go_is_taken_over_once_stale(make_key: Callable[..., str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database fails in the view and again as the claim is let go: the client still gets
+    the view's answer (503), the claim stays (409 to a retry meanwhile), and once stale the next
+    retry runs, once."""
+    api = Api(Client(), make_key())
+    real_register, real_delete = services.member_register, QuerySet.delete
+
+    def failing_register(**kw: Any) -> Any:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    def failing_delete(self: QuerySet[Any]) -> Any:
+        if self.model is IdempotencyRecord:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_delete(self)
+
+    monkeypatch.setattr(services, "member_register", failing_register)
+    monkeypatch.setattr(QuerySet, "delete", failing_delete)
+    r = _post(api, "stuck")
+    assert r.status_code == 503 and r.json()["code"] == "database_unavailable"
+    monkeypatch.setattr(services, "member_register", real_register)
+    monkeypatch.setattr(QuerySet, "delete", real_delete)
+    assert IdempotencyRecord.objects.get(key="stuck").state == IdempotencyRecord.State.IN_FLIGHT
+    assert _post(api, "stuck").json()["code"] == "idempotency_in_flight"  # not stale yet
+    IdempotencyRecord.objects.filter(key="stuck").update(
+        created_at=timezone.now() - STALE_CLAIM - timedelta(seconds=1))
+    first, again = _post(api, "stuck"), _post(api, "stuck")
+    assert first.status_code == 201 and again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert Member.objects.count() == 1

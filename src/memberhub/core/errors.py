@@ -70,6 +70,22 @@ class RateLimited(ApplicationError):
     default_message = _("Too many attempts; try again later.")
 
 
+class DatabaseUnavailable(ApplicationError):
+    """The database refused or dropped the work for a reason of its own (down, restarting, a
+    lock held past its wait, a deadlock): nothing was written, and the same request can be sent
+    again (an order's number makes a repeated earn one earn)."""
+
+    status = 503
+    code = "database_unavailable"
+    default_message = _("The database is busy or unavailable; try again shortly.")
+
+
+class InternalError(ApplicationError):
+    status = 500
+    code = "internal_error"
+    default_message = _("An internal error occurred; it has been logged.")
+
+
 class PayloadTooLarge(ApplicationError):
     status = 413
     code = "payload_too_large"

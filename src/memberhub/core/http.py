@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.functional import Promise
+from django.utils.html import escape
 from django.views.decorators.csrf import csrf_exempt
 
-from memberhub.core.errors import ApplicationError, NotFound
+from memberhub.core.errors import ApplicationError, DatabaseUnavailable, InternalError, NotFound
 
 
 def envelope(code: str, message: str | Promise, detail: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -19,6 +22,23 @@ def error_response(exc: ApplicationError) -> JsonResponse:
     response = JsonResponse(
         envelope(exc.code, exc.message, exc.detail), status=exc.status, json_dumps_params={"ensure_ascii": False}
     )
+    if exc.status == 503:
+        response["Retry-After"] = "1"  # the database is down or busy: worth trying again soon
+    return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's handler500: an exception no view answered (one raised in a middleware, say,
+    such as the Idempotency-Key claim). Under /api/ the envelope; a database that is down or
+    busy is a 503 the client may retry, not a 500."""
+    exc = sys.exc_info()[1]
+    error = DatabaseUnavailable() if isinstance(exc, OperationalError | InterfaceError) else InternalError()
+    if request.path.startswith("/api/"):
+        return error_response(error)
+    response = HttpResponse(f"<!doctype html><title>{error.status}</title><h1>{error.status}</h1>"
+                            f"<p>{escape(str(error.message))}</p>", status=error.status)
+    if error.status == 503:
+        response["Retry-After"] = "1"
     return response
 
 

@@ -5,17 +5,23 @@
 - replay with the same body: the stored response, with `Idempotent-Replayed: true`;
 - same key, different body: 422 `idempotency_key_reused`;
 - same key while the first is still running: 409 `idempotency_in_flight`;
-- a non-2xx outcome stores nothing (the effect was rolled back), so the client may retry.
+- a non-2xx outcome stores nothing (the effect was rolled back), so the client may retry;
+- a claim older than `STALE_CLAIM` that never finished is taken to be abandoned (its worker
+  died, or the database failed as the claim was let go) and is taken over by the next request
+  with that key, instead of answering 409 for ever.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.core.exceptions import RequestDataTooBig
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from memberhub.core.errors import Conflict, PayloadTooLarge, ValidationFailed
@@ -24,6 +30,11 @@ from memberhub.core.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
+# Longer than any request runs: the database gives up on a lock after 30 s (SQLite's busy
+# timeout) and the server stops a worker 20 s after SIGTERM.
+STALE_CLAIM = timedelta(minutes=2)
+
+log = logging.getLogger(__name__)
 
 
 class _DiscardEffect(Exception):
@@ -84,6 +95,11 @@ class IdempotencyMiddleware:
         # INSERT would queue on SQLite's write lock behind the twin in flight (IMMEDIATE mode)
         # and then replay or time out instead of answering 409.
         existing = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
+        if (existing is not None and existing.state == IdempotencyRecord.State.IN_FLIGHT
+                and existing.created_at < timezone.now() - STALE_CLAIM):
+            # abandoned: of two requests taking it over at once, one claims, the other gets 409
+            IdempotencyRecord.objects.filter(pk=existing.pk, state=IdempotencyRecord.State.IN_FLIGHT).delete()
+            existing = None
         record = None
         if existing is None:
             try:
@@ -120,8 +136,19 @@ class IdempotencyMiddleware:
                 record.save(update_fields=["state", "response_status", "response_body", "response_content_type"])
             return response
         except _DiscardEffect as discard:
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            _release(record)
             return discard.response
         except BaseException:
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            _release(record)
             raise
+
+
+def _release(record: IdempotencyRecord) -> None:
+    """Let go of a claim whose request stored nothing, so the client may retry. If the
+    database fails here too, the request's own answer still goes out; the claim is taken over
+    once it is stale (`STALE_CLAIM`)."""
+    try:
+        IdempotencyRecord.objects.filter(pk=record.pk).delete()
+    except DatabaseError:
+        log.warning("could not release Idempotency-Key claim %s; it is taken over after %s", record.pk, STALE_CLAIM,
+                    exc_info=True)
