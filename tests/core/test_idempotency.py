@@ -201,3 +201,22 @@ def test_a_claim_never_let_go_is_taken_over_once_stale(make_key: Callable[..., s
     first, again = _post(api, "stuck"), _post(api, "stuck")
     assert first.status_code == 201 and again.status_code == 201 and again["Idempotent-Replayed"] == "true"
     assert Member.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_whose_claim_was_taken_over_meanwhile_takes_no_effect(
+        make_key: Callable[..., str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request that ran past `STALE_CLAIM` finds its claim gone (another took the key over)
+    when it comes to store its answer: its effect is rolled back and it answers 409."""
+    api = Api(Client(), make_key())
+    original = services.member_register
+
+    def overtaken_register(**kw: Any) -> Any:
+        member = original(**kw)
+        IdempotencyRecord.objects.filter(key="overtaken").delete()  # what the takeover does
+        return member
+
+    monkeypatch.setattr(services, "member_register", overtaken_register)
+    r = _post(api, "overtaken")
+    assert r.status_code == 409 and r.json()["code"] == "idempotency_in_flight"
+    assert not Member.objects.exists() and not IdempotencyRecord.objects.exists()

@@ -8,7 +8,9 @@
 - a non-2xx outcome stores nothing (the effect was rolled back), so the client may retry;
 - a claim older than `STALE_CLAIM` that never finished is taken to be abandoned (its worker
   died, or the database failed as the claim was let go) and is taken over by the next request
-  with that key, instead of answering 409 for ever.
+  with that key, instead of answering 409 for ever. Should the first request still be running,
+  it finds its claim gone when it comes to store its answer: its effect is rolled back and it
+  answers 409 `idempotency_in_flight`, so a key never takes effect twice.
 """
 
 from __future__ import annotations
@@ -116,12 +118,7 @@ class IdempotencyMiddleware:
                     )
                 )
             if existing is None or existing.state == IdempotencyRecord.State.IN_FLIGHT:
-                return error_response(
-                    Conflict(
-                        _("A request with this Idempotency-Key is still being processed."),
-                        code="idempotency_in_flight",
-                    )
-                )
+                return _in_flight()
             return _replay(existing)
 
         try:
@@ -129,11 +126,12 @@ class IdempotencyMiddleware:
                 response = self.get_response(request)
                 if not 200 <= response.status_code < 300 or getattr(response, "streaming", False):
                     raise _DiscardEffect(response)
-                record.state = IdempotencyRecord.State.DONE
-                record.response_status = response.status_code
-                record.response_body = response.content
-                record.response_content_type = response.get("Content-Type", "application/json")
-                record.save(update_fields=["state", "response_status", "response_body", "response_content_type"])
+                stored = IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT).update(
+                    state=IdempotencyRecord.State.DONE, response_status=response.status_code,
+                    response_body=response.content,
+                    response_content_type=response.get("Content-Type", "application/json"))
+                if not stored:  # taken over as stale while this ran: the other request has the key
+                    raise _DiscardEffect(_in_flight())
             return response
         except _DiscardEffect as discard:
             _release(record)
@@ -141,6 +139,11 @@ class IdempotencyMiddleware:
         except BaseException:
             _release(record)
             raise
+
+
+def _in_flight() -> HttpResponse:
+    return error_response(
+        Conflict(_("A request with this Idempotency-Key is still being processed."), code="idempotency_in_flight"))
 
 
 def _release(record: IdempotencyRecord) -> None:
