@@ -44,12 +44,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"memberhub: configuration error: {exc}", file=sys.stderr)
         return 2
     from django.core.management import execute_from_command_line
+    from django.db import InterfaceError, OperationalError
 
     try:
         execute_from_command_line(["memberhub", *args])
     except ConfigError as exc:  # e.g. a malformed MEMBERHUB_PORT read by `serve`
         print(f"memberhub: configuration error: {exc}", file=sys.stderr)
         return 2
+    except (OperationalError, InterfaceError) as exc:  # down, unreachable, or busy past its wait
+        print(f"memberhub: the database cannot be reached or is busy: {exc}".rstrip(), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -129,3 +130,14 @@ def test_it_refuses_a_malformed_port_with_a_message(tmp_path: Any) -> None:
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert "MEMBERHUB_PORT" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_it_says_so_when_the_database_cannot_be_reached(tmp_path: Path) -> None:
+    """`serve` (and any command) with nothing listening where DATABASE_URL points: a message
+    and exit 1, not a traceback."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    r = _run(tmp_path, "serve", "--port", "0", DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/nowhere")
+    assert r.returncode == 1, r.stderr
+    assert "memberhub: the database cannot be reached" in r.stderr and "Traceback" not in r.stderr
