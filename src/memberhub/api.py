@@ -30,7 +30,7 @@ from memberhub.core.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from memberhub.core.http import error_response
+from memberhub.core.http import error_response, holds_nul, nul_refused
 from memberhub.core.messages import domain_message
 from memberhub.core.middleware import keyed_api_request
 from memberhub.domain.errors import DomainError
@@ -45,9 +45,13 @@ class StrictJsonParser(Parser):
         except RequestDataTooBig:
             raise PayloadTooLarge() from None
         try:
-            return json.loads(body)
+            data = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             raise ValidationFailed(_("The request body is not valid JSON."), code="malformed_json", status=400) from None
+        # U+0000 can only be there as an escape in UTF-8 JSON (a raw NUL byte: UTF-16 or -32)
+        if (b"\\u0000" in body or b"\x00" in body) and holds_nul(data):
+            raise nul_refused()
+        return data
 
 
 class Utf8JSONRenderer(JSONRenderer):

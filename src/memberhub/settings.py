@@ -96,6 +96,7 @@ INSTALLED_APPS = [
 # the API that carries its key (core/middleware.py); the locale one skips a path lookup.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "memberhub.core.http.NulCharacterMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "memberhub.core.middleware.SessionMiddleware",
     "memberhub.core.middleware.LocaleMiddleware",

@@ -110,3 +110,16 @@ def test_an_unclaimed_order_keeps_its_list_price_and_what_was_paid(stores: objec
     one, two = Purchase.objects.get(order_no="U-1"), Purchase.objects.get(order_no="U-2")
     assert (one.member_id, one.total_fen, one.paid_fen, one.lines.count()) == (None, 7_000, 6_300, 2)
     assert (two.total_fen, two.paid_fen) == (900, 900)  # no unit price: the list price is what was paid
+
+
+def test_a_row_holding_a_nul_character_stops_the_import_with_its_number(stores: object) -> None:
+    """On PostgreSQL the SKU with U+0000 failed the import with a database error."""
+    from memberhub.core.errors import ValidationFailed
+
+    csv = (b"order_no,channel,store,at,member,sku,category,qty,unit_price,paid\n"
+           b"O-1,offline,SH,2026-03-01 10:00,,A,food,1,50.00,50.00\n"
+           b"O-2,offline,SH,2026-03-01 10:00,,A\x00,food,1,50.00,50.00\n")
+    with pytest.raises(ValidationFailed) as refused:
+        _import(csv)
+    assert refused.value.code == "invalid_characters" and refused.value.detail == {"row": 3}
+    assert not Purchase.objects.filter(order_no="O-2").exists()

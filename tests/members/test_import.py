@@ -215,3 +215,20 @@ def test_it_imports_five_thousand_rows(tmp_path: Path, stores: Any) -> None:
     call_command("import_data", "members", str(path), "--quiet", stdout=out, stderr=io.StringIO())
     assert json.loads(out.getvalue())["existing"] == 5000
     assert Member.objects.count() == 5000
+
+
+def test_it_imports_excels_unicode_text_utf16_tab_separated(marketing: Api, stores: Any) -> None:
+    r = upload(marketing, "/members/import", CHINESE_CSV.replace(",", "\t").encode("utf-16"))
+    assert r.status_code == 200, r.content
+    _check_three_imported(r.json())
+
+
+def test_it_stops_at_a_row_holding_a_nul_character(marketing: Api, stores: Any) -> None:
+    """No text file holds U+0000 (and PostgreSQL's text cannot): the import stops at that row
+    and names it, and nothing of it is written."""
+    bad = CHINESE_CSV.replace("李娜", "李\x00娜").encode("utf-8")
+    r = upload(marketing, "/members/import", bad)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_characters" and r.json()["detail"] == {"row": 3}
+    assert "第 3 行" in r.json()["message"]
+    with pytest.raises(Member.DoesNotExist):
+        _by_phone("+8613900139000")  # the row's member

@@ -6,12 +6,19 @@ import sys
 from typing import Any
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.utils.functional import Promise
 from django.utils.html import escape
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 
-from memberhub.core.errors import ApplicationError, DatabaseUnavailable, InternalError, NotFound
+from memberhub.core.errors import (
+    ApplicationError,
+    DatabaseUnavailable,
+    InternalError,
+    NotFound,
+    ValidationFailed,
+)
 
 
 def envelope(code: str, message: str | Promise, detail: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -75,3 +82,39 @@ class ApiErrorEnvelopeMiddleware:
                 wrapped["Allow"] = response["Allow"]
             return wrapped
         return response
+
+
+def nul_refused() -> ValidationFailed:
+    return ValidationFailed(_("The request contains a NUL character (U+0000), which is not accepted."),
+                            code="invalid_characters", status=400)
+
+
+def holds_nul(data: Any) -> bool:
+    """Whether parsed JSON holds U+0000 in any string, key or value."""
+    if isinstance(data, str):
+        return "\x00" in data
+    if isinstance(data, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in data.items())
+    if isinstance(data, list):
+        return any(holds_nul(v) for v in data)
+    return False
+
+
+class NulCharacterMiddleware:
+    """PostgreSQL's text cannot hold U+0000, and a lookup or a write with one failed there with a
+    500 (a coupon code, a filter, an order number). So a NUL in the path or the query string
+    (`%00`) is refused at the door, 400 `invalid_characters`, on every database alike; in a
+    JSON body the API's parser refuses it (`holds_nul`). Forms already refuse it (Django's
+    `ProhibitNullCharactersValidator`)."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> Any:
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path_info or "%00" in query or "\x00" in query:
+            error = nul_refused()
+            if request.path_info.startswith("/api/"):
+                return error_response(error)
+            return HttpResponseBadRequest(escape(str(error.message)))
+        return self.get_response(request)

@@ -1,7 +1,12 @@
 """Streaming rows out of CSV and Excel files, for imports of any size.
 
 CSV is decoded as UTF-8 (with or without BOM) and falls back to GB18030, the encoding
-Chinese Excel exports use; Excel is read with openpyxl in read-only mode, row by row.
+Chinese Excel exports use; UTF-16 with its BOM (Excel's "Unicode text", tab-separated) is read
+too. Excel is read with openpyxl in read-only mode, row by row.
+
+A NUL character (U+0000) in a CSV row stops the import there with the row's number: no text
+file has one (it is a binary file, or an encoding read wrongly), and PostgreSQL's text cannot
+hold it. The rows before it are in; importing the mended file again adds only the rest.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from memberhub.core.errors import ValidationFailed
 def _sniff_encoding(head: bytes) -> str:
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"  # the BOM says which end first, and is dropped
     try:
         head.decode("utf-8")
         return "utf-8"
@@ -59,8 +66,14 @@ def rows_from_file(fh: IO[bytes], *, filename: str = "") -> Iterator[tuple[int, 
             raise ValidationFailed(_("The file is empty."), code="empty_file")
         keys = [h.strip() for h in header]
         for number, row in enumerate(reader, start=2):
-            if not "".join(row).strip():  # blank, or only spaces
+            joined = "".join(row)
+            if not joined.strip():  # blank, or only spaces
                 continue
+            if "\x00" in joined:
+                raise ValidationFailed(
+                    _("Row %(row)d holds a NUL character (U+0000): the file is not plain text, or its encoding "
+                      "is not UTF-8, UTF-16 or GB18030.") % {"row": number},
+                    code="invalid_characters", detail={"row": number})
             # rows may be shorter or longer than the header; the `strict=False` keyword itself
             # costs a third of the call
             yield number, dict(zip(keys, row))  # noqa: B905
