@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import NinjaAPI
@@ -29,6 +29,7 @@ from memberhub.core.errors import (
     PayloadTooLarge,
     PermissionDenied,
     ValidationFailed,
+    ValueOutOfRange,
 )
 from memberhub.core.http import error_response, holds_nul, nul_refused
 from memberhub.core.messages import domain_message
@@ -153,6 +154,22 @@ def _database_unavailable(request: HttpRequest, exc: DatabaseError) -> HttpRespo
     may try again. Logged with the cause for the operator."""
     log.warning("database unavailable on %s %s: %s", request.method, request.path, exc, exc_info=exc)
     return error_response(DatabaseUnavailable())
+
+
+@api.exception_handler(DataError)
+def _out_of_range(request: HttpRequest, exc: DataError) -> HttpResponse:
+    """PostgreSQL refused a value (a number out of its range, text longer than its column)."""
+    log.warning("value refused by the database on %s %s: %s", request.method, request.path, exc)
+    return error_response(ValueOutOfRange())
+
+
+@api.exception_handler(OverflowError)
+def _overflow(request: HttpRequest, exc: OverflowError) -> HttpResponse:
+    """SQLite's driver cannot bind an integer beyond 64 bits (PostgreSQL answers DataError)."""
+    if "SQLite INTEGER" not in str(exc):  # another overflow is a bug
+        return _unexpected(request, exc)
+    log.warning("value refused by the database on %s %s: %s", request.method, request.path, exc)
+    return error_response(ValueOutOfRange())
 
 
 @api.exception_handler(Exception)

@@ -183,3 +183,20 @@ def test_a_nul_in_a_json_body_is_refused_with_400(admin_api: Api, stores: Any, b
 def test_a_nul_outside_the_api_is_a_plain_400(client: Client) -> None:
     r = client.get("/admin/?q=%00")
     assert r.status_code == 400 and "U+0000" in r.content.decode()
+
+
+def test_a_number_the_database_cannot_hold_is_422_and_writes_nothing(admin_api: Api, stores: Any) -> None:
+    """Beyond 64 bits: SQLite's driver raised OverflowError and PostgreSQL a DataError, both 500."""
+    from memberhub.loyalty.models import Purchase
+
+    big = 10**20
+    r = admin_api.post("/loyalty/purchases", {"channel": "offline", "order_no": "BIG-1", "store": "SH", "paid_fen": big})
+    assert r.status_code == 422 and _envelope(r)["code"] == "value_out_of_range"
+    assert not Purchase.objects.exists()
+    for path, body in (("/loyalty/purchases", {"member_id": big, "channel": "offline", "order_no": "BIG-2",
+                                               "store": "SH", "paid_fen": 100}),
+                       (f"/coupons?member_id={big}", None), (f"/coupons?template_id={big}", None)):
+        r = admin_api.post(path, body) if body else admin_api.get(path)
+        assert r.status_code < 500, (path, r.status_code)  # PostgreSQL finds nothing: 200, an empty page
+        if r.status_code >= 400:
+            _envelope(r)

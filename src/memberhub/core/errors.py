@@ -80,6 +80,15 @@ class DatabaseUnavailable(ApplicationError):
     default_message = _("The database is busy or unavailable; try again shortly.")
 
 
+class ValueOutOfRange(ApplicationError):
+    """A value passed validation but the database cannot store it: a number beyond its 64-bit
+    integers, text longer than its column. Nothing was written."""
+
+    status = 422
+    code = "value_out_of_range"
+    default_message = _("A value is too large or too long to be stored.")
+
+
 class InternalError(ApplicationError):
     status = 500
     code = "internal_error"
