@@ -14,7 +14,7 @@ from memberhub.access import services
 from memberhub.access.models import ApiKey
 from memberhub.access.principal import Principal, staff_principal
 from memberhub.access.roles import Cap
-from memberhub.core.errors import NotAuthenticated
+from memberhub.core.errors import NotAuthenticated, ValidationFailed
 from memberhub.core.schemas import ErrorOut, StrictSchema
 
 router = Router(tags=["auth"])
@@ -84,6 +84,9 @@ def staff_login(request: HttpRequest, body: LoginIn) -> dict[str, Any]:
 
 @router.post("/logout", response={204: None, **ERRORS}, summary="Log out")
 def staff_logout(request: HttpRequest) -> Status[None]:
+    if not hasattr(request, "session"):  # signed with an API key: its middleware stepped aside
+        raise ValidationFailed(_("A request signed with an API key has no session to end; revoke the key instead."),
+                               code="no_session", status=400)
     logout(request)
     return Status(204, None)
 
