@@ -6,7 +6,8 @@ too. Excel is read with openpyxl in read-only mode, row by row.
 
 A NUL character (U+0000) in a CSV row stops the import there with the row's number: no text
 file has one (it is a binary file, or an encoding read wrongly), and PostgreSQL's text cannot
-hold it. The rows before it are in; importing the mended file again adds only the rest.
+hold it. Rows before it may be in already (imports write in chunks); importing the mended file
+again adds only what is not.
 """
 
 from __future__ import annotations
