@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.functional import Promise
 from django.utils.html import escape
 from django.utils.translation import gettext_lazy as _
@@ -29,24 +29,32 @@ def error_response(exc: ApplicationError) -> JsonResponse:
     response = JsonResponse(
         envelope(exc.code, exc.message, exc.detail), status=exc.status, json_dumps_params={"ensure_ascii": False}
     )
+    _retry_after(response, exc)
+    return response
+
+
+def _retry_after(response: HttpResponse, exc: ApplicationError) -> None:
     if exc.status == 503:
         response["Retry-After"] = "1"  # the database is down or busy: worth trying again soon
+
+
+def error_answer(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
+    """For an answer given before any view: the envelope under /api/, a short page elsewhere."""
+    if request.path_info.startswith("/api/"):
+        return error_response(exc)
+    page = f"<!doctype html><title>{exc.status}</title><h1>{exc.status}</h1><p>{escape(str(exc.message))}</p>"
+    response = HttpResponse(page, status=exc.status)
+    _retry_after(response, exc)
     return response
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """Django's handler500: an exception no view answered (one raised in a middleware, say,
-    such as the Idempotency-Key claim). Under /api/ the envelope; a database that is down or
-    busy is a 503 the client may retry, not a 500."""
+    such as the Idempotency-Key claim). A database that is down or busy is a 503 the client
+    may retry, not a 500."""
     exc = sys.exc_info()[1]
-    error = DatabaseUnavailable() if isinstance(exc, OperationalError | InterfaceError) else InternalError()
-    if request.path.startswith("/api/"):
-        return error_response(error)
-    response = HttpResponse(f"<!doctype html><title>{error.status}</title><h1>{error.status}</h1>"
-                            f"<p>{escape(str(error.message))}</p>", status=error.status)
-    if error.status == 503:
-        response["Retry-After"] = "1"
-    return response
+    return error_answer(request, DatabaseUnavailable() if isinstance(exc, OperationalError | InterfaceError)
+                        else InternalError())
 
 
 @csrf_exempt  # a POST to a wrong path is a 404 whatever its cookies; CSRF would answer an HTML 403
@@ -113,8 +121,5 @@ class NulCharacterMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         query = request.META.get("QUERY_STRING", "")
         if "\x00" in request.path_info or "%00" in query or "\x00" in query:
-            error = nul_refused()
-            if request.path_info.startswith("/api/"):
-                return error_response(error)
-            return HttpResponseBadRequest(escape(str(error.message)))
+            return error_answer(request, nul_refused())
         return self.get_response(request)
