@@ -159,3 +159,47 @@ def test_a_connection_the_server_dropped_is_replaced_before_the_first_statement(
     assert earn("H-2") == 201
     assert connection.connection is not kept
     assert PointsAccount.objects.get(member=member).balance > 0
+
+
+def _next_request() -> None:
+    """What Django does between two requests on a kept connection: the check is due again."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    connection.health_check_done = False
+
+
+def test_a_kept_connection_is_checked_by_the_first_read_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No `SELECT 1` of its own (a round trip on PostgreSQL) when the request's first statement
+    is a read: the read is the check. Django's check still runs when the first statement is
+    a write, or in a transaction."""
+    from django.db import connection
+
+    checks: list[int] = []
+    real = connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or real())
+    _next_request()
+    assert rows.one("SELECT 1 + %s", [1]) == (2,)
+    assert checks == [] and connection.health_check_done
+    _next_request()
+    with transaction.atomic():
+        assert rows.one("SELECT 2 + %s", [1]) == (3,)
+    assert checks == [1]  # in a transaction a read is not run twice: checked first, as Django does
+    account = _account()
+    _next_request()
+    checks.clear()
+    assert rows.add(PointsAccount, account.pk, {"balance": 1}) == 1
+    assert checks == [1]  # a write first: checked first (it is not run twice either)
+
+
+def test_a_read_that_fails_on_a_sound_connection_is_not_run_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.db import DatabaseError, connection
+
+    runs: list[str] = []
+    real = rows._execute
+    monkeypatch.setattr(rows, "_execute", lambda db, sql, params: runs.append(sql) or real(db, sql, params))
+    _next_request()
+    kept = connection.connection
+    with pytest.raises(DatabaseError):
+        rows.one("SELECT no_such_column FROM loyalty_pointsaccount", [])
+    assert len(runs) == 1 and connection.connection is kept

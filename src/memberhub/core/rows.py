@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import DateField, DateTimeField, Field, JSONField, Model
 from django.db.models.base import ModelState
@@ -71,16 +71,35 @@ def _run(db: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> Any:
     debug logging, wrappers) costs as much as a small statement. Errors are still Django's
     (`IntegrityError` …). `sql` comes from `_sql`.
 
-    As Django's own cursor does, the connection kept from an earlier request is checked first
-    (`CONN_HEALTH_CHECKS`): one the server dropped (a restart, a failover, an idle timeout) is
-    replaced instead of failing this request."""
+    A connection kept from an earlier request is checked before its first use in a request
+    (`CONN_HEALTH_CHECKS`), so that one the server dropped (a restart, a failover, an idle
+    timeout) is replaced instead of failing the request. Django's cursor checks with a
+    `SELECT 1` of its own, a round trip; when that first use is a read outside a transaction
+    (a keyed request's API-key read), the read is the check: should it fail and the
+    connection prove unusable, it runs again, once, on a new connection (a read is safe to
+    run twice)."""
+    # (django-stubs do not declare the health check's two attributes)
+    if (db.connection is not None and not db.health_check_done  # type: ignore[attr-defined]
+            and db.health_check_enabled and not db.in_atomic_block  # type: ignore[attr-defined]
+            and sql.startswith("SELECT")):
+        db.health_check_done = True  # type: ignore[attr-defined]
+        try:
+            return _execute(db, sql, params)
+        except DatabaseError:
+            if db.is_usable():
+                raise
+            db.close()  # and run it again below, on a new connection
     db.close_if_health_check_failed()  # once a request: it returns at once when done
+    return _execute(db, sql, params)
+
+
+def _execute(db: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> Any:
     if db.connection is None:
         db.ensure_connection()
     if db.needs_rollback:
         db.validate_no_broken_transaction()
-    cursor = db.connection.cursor()
-    with db.wrap_database_errors:
+    with db.wrap_database_errors:  # the cursor too: a closed connection refuses one
+        cursor = db.connection.cursor()
         cursor.execute(sql, params)
     return cursor
 
@@ -262,7 +281,7 @@ class _LinkedStep(NamedTuple):
 
 def _linked_plan(db: BaseDatabaseWrapper, conflict: Sequence[str],
                  steps: Sequence[tuple[Sequence[Model], dict[str, int]]], model: type[Model],
-                 deltas: dict[str, int]) -> tuple[list[_LinkedStep], str]:
+                 deltas: dict[str, int], read: str | None) -> tuple[list[_LinkedStep], str]:
     """`insert_linked`'s statement for one shape, in pieces: the number of rows a step writes
     varies (an order's lines), so the rows are joined per call."""
     plan: list[_LinkedStep] = []
@@ -288,29 +307,36 @@ def _linked_plan(db: BaseDatabaseWrapper, conflict: Sequence[str],
         sets = ", ".join(f"{c} = {c} + %s" for c in (_qn(db, meta.get_field(n).column) for n in deltas))  # type: ignore[union-attr]
         end = (f", u AS (UPDATE {_qn(db, meta.db_table)} SET {sets} WHERE {_qn(db, meta.pk.column)} = %s"
                " AND EXISTS (SELECT 1 FROM s0))")
-    end += " SELECT s0.id" + "".join(f", (SELECT min(id) FROM s{k})" for k in range(1, len(steps))) + " FROM s0"
+    end += " SELECT s0.id" + "".join(f", (SELECT min(id) FROM s{k})" for k in range(1, len(steps)))
+    end += " FROM s0" if read is None else f", r.* FROM s0 CROSS JOIN ({read}) AS r"
     return plan, end
 
 
 def insert_linked(first: Model, *, conflict: Sequence[str], then: Sequence[tuple[Sequence[Model], dict[str, int]]],
-                  add: tuple[type[Model], Any, dict[str, int]]) -> list[Any] | None:
+                  add: tuple[type[Model], Any, dict[str, int]],
+                  read: tuple[str, Sequence[Any]] | None = None) -> list[Any] | None:
     """PostgreSQL: INSERT `first` (unsaved; `ON CONFLICT (conflict) DO NOTHING`) and, only if
     it went in, the unsaved rows of each step in `then` (one model a step), whose columns
     named in the step's links take the new id of an earlier step (0 is `first`), and the
     relative UPDATE `add` (model, pk, deltas), all in one statement (a data-modifying CTE):
     one round trip instead of one a row (docs/loyalty.md, Speed, has what it saved).
+    `read` (SQL giving one row, `%s` placeholders, and its parameters) is read in the same
+    round trip; like every part of one statement it sees the database as it was before the
+    statement, without the rows written here.
 
-    The new id of `first` and of each step's first row, in order (the instances are not
-    touched), or None when `first` was there already: then nothing was written."""
+    The new id of `first` and of each step's first row, in order, then the read's columns
+    (the instances are not touched), or None when `first` was there already: then nothing
+    was written (nor read)."""
     db = _db()
     assert db.vendor == "postgresql", "data-modifying WITH is PostgreSQL's"
     steps = [([first], {}), *then]
     assert all(objs for objs, _links in steps), "every step writes a row (later steps read its id)"
     model, pk, deltas = add
-    key = ("linked", tuple(conflict), model, tuple(deltas), *((type(objs[0]), tuple(links.items())) for objs, links in steps))
+    key = ("linked", tuple(conflict), model, tuple(deltas), read and read[0],
+           *((type(objs[0]), tuple(links.items())) for objs, links in steps))
     plan = _plans.get(key)
     if plan is None:  # built once per shape and process
-        plan = _plans[key] = _linked_plan(db, conflict, steps, model, deltas)
+        plan = _plans[key] = _linked_plan(db, conflict, steps, model, deltas, read and read[0])
     pieces, end = plan
     parts: list[str] = []
     params: list[Any] = []
@@ -321,6 +347,8 @@ def insert_linked(first: Model, *, conflict: Sequence[str], then: Sequence[tuple
             params += got if piece.keep is None else [v for v, k in zip(got, piece.keep, strict=True) if k]
     if deltas:
         params += [*deltas.values(), pk]
+    if read is not None:
+        params += read[1]
     sql = "WITH " + ", ".join(parts) + end
     cursor = _run(db, sql, params)
     row = cursor.fetchone()
