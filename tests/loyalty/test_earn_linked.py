@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,9 +11,11 @@ from django.db import connection
 from django.forms.models import model_to_dict
 
 from memberhub.core import rows
+from memberhub.domain.tiers import default_ladder
 from memberhub.loyalty import ledger
-from memberhub.loyalty.models import PointsEntry, PointsLot, Purchase, PurchaseLine
+from memberhub.loyalty.models import PointsEntry, PointsLot, Purchase, PurchaseLine, TierChange
 from memberhub.loyalty.purchases import LineInput
+from memberhub.loyalty.tiering import tier_fact_from
 from tests.loyalty.helpers import account, assert_sound, buy, member
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +47,7 @@ def test_a_plain_earn_writes_the_same_rows_either_way(stores: object, monkeypatc
     after_one = account(m.pk)
     assert len(linked) == (1 if connection.vendor == "postgresql" else 0)  # SQLite: no data-modifying WITH
     with monkeypatch.context() as usual:
-        usual.setattr(ledger, "credit_with_purchase", lambda *a, **kw: (False, None))
+        usual.setattr(ledger, "credit_with_purchase", lambda *a, **kw: ledger.Linked(False))
         two = buy(m.pk, 12_850, at=NOW, now=NOW, lines=LINES, order_no="LINKED-2")
     after_two = account(m.pk)
     assert _written("LINKED-1") == _written("LINKED-2")
@@ -92,6 +94,61 @@ def test_an_earn_that_repays_a_debt_goes_the_usual_way(stores: object) -> None:
     acc = account(m.pk)
     acc.debt = 4
     acc.save(update_fields=["debt"])
-    handled, entries = ledger.credit_with_purchase(acc, Purchase(), [], 10, at=NOW, now=NOW,
-                                                   terms=ledger.LotTerms(NOW, None), why=ledger.Why())
-    assert (handled, entries) == (False, None)  # the split is not one lot: `credit` books it
+    done = ledger.credit_with_purchase(acc, Purchase(), [], 10, at=NOW, now=NOW,
+                                       terms=ledger.LotTerms(NOW, None), why=ledger.Why())
+    assert done == ledger.Linked(False)  # the split is not one lot: `credit` books it
+
+
+def _tier_story(monkeypatch: pytest.MonkeyPatch, *, usual: bool) -> tuple[list[Any], list[str]]:
+    """Four small purchases, one dated before the window (not counted), then the fifth in the
+    window, which makes silver (5 purchases in 12 months): the tier changes and the SQL of
+    the reads made through `rows.one` during the last purchase."""
+    m = member()
+    for i in range(4):
+        buy(m.pk, 1_000, at=NOW - timedelta(days=10 - i), now=NOW - timedelta(days=10 - i))
+    reads: list[str] = []
+    with monkeypatch.context() as patch:
+        if usual:
+            patch.setattr(ledger, "credit_with_purchase", lambda *a, **kw: ledger.Linked(False))
+        old = buy(m.pk, 900_000, at=NOW - timedelta(days=400), now=NOW)  # outside the rolling window
+        assert old.tier_change is None and account(m.pk).tier == "normal"
+        real = rows.one
+        patch.setattr(rows, "one", lambda sql, params: reads.append(sql) or real(sql, params))
+        fifth = buy(m.pk, 1_000, at=NOW, now=NOW)
+    assert fifth.tier_change is not None and account(m.pk).tier == "silver"
+    changes = [(c.from_tier, c.to_tier, c.reason, c.explanation) for c in TierChange.objects.filter(account__member=m)]
+    assert_sound(m.pk, NOW)
+    return changes, reads
+
+
+def test_the_tier_totals_read_with_the_writes_decide_as_a_read_of_their_own(
+        stores: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL the window's totals come back with the earn's one statement, which cannot
+    see the purchase it writes: that purchase is added to them when it is in the window. The
+    upgrade and its recorded explanation (totals, window, thresholds) are the same as with
+    the totals read after the writes."""
+    linked_changes, linked_reads = _tier_story(monkeypatch, usual=False)
+    usual_changes, usual_reads = _tier_story(monkeypatch, usual=True)
+    assert linked_changes == usual_changes
+    assert linked_changes[0][3]["purchases"] == 5 and linked_changes[0][3]["spend_fen"] == 5_000
+    totals_read = [sql for sql in usual_reads if "SUM(spend)" in sql]
+    assert len(totals_read) == 1  # the usual way reads the totals apart
+    together = [sql for sql in linked_reads if "SUM(spend)" in sql]
+    assert len(together) == (0 if connection.vendor == "postgresql" else 1)
+
+
+def test_tier_totals_add_an_unseen_purchase_only_inside_the_window() -> None:
+    ladder = default_ladder()
+    row = (10_000, 2, 100)
+    inside = Purchase(at=NOW - timedelta(days=3), paid_fen=5_000, points=50)
+    free = Purchase(at=NOW, paid_fen=0, points=0)
+    before = Purchase(at=NOW - timedelta(days=400), paid_fen=5_000, points=50)
+    later = Purchase(at=NOW + timedelta(minutes=1), paid_fen=5_000, points=50)
+    def got(p: Purchase | None) -> tuple[int, int, int]:
+        f = tier_fact_from(row, ladder=ladder, at=NOW, unseen=p)
+        return f.paid_fen, f.count, f.points
+    assert got(None) == (10_000, 2, 100)
+    assert got(inside) == (15_000, 3, 150)
+    assert got(free) == (10_000, 2, 100)  # a zero-value purchase is no purchase to count
+    assert got(before) == got(later) == (10_000, 2, 100)
+    assert tier_fact_from(None, ladder=ladder, at=NOW, unseen=inside).count == 1

@@ -9,10 +9,10 @@ the balance. The earn's statements are plain SQL (`rows`): it is the till's hot 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
@@ -205,29 +205,38 @@ def credit(account: PointsAccount, points: int, *, kind: str, at: datetime, now:
     return entries
 
 
+class Linked(NamedTuple):
+    """What `credit_with_purchase` did: `written` False when it was not such a case (the
+    caller goes the usual way); `entries` None when the order was there already (nothing
+    written); `read` the row of the read that came along, when it was written."""
+
+    written: bool
+    entries: list[PointsEntry] | None = None
+    read: tuple[Any, ...] | None = None
+
+
 def credit_with_purchase(account: PointsAccount, purchase: Purchase, lines: list[Any], points: int, *,
                          at: datetime, now: datetime, terms: LotTerms, why: Why,
-                         trace: list[dict[str, Any]] | None = None) -> tuple[bool, list[PointsEntry] | None]:
+                         trace: list[dict[str, Any]] | None = None,
+                         read: tuple[str, Sequence[Any]] | None = None) -> Linked:
     """PostgreSQL, an earn that is one new lot (nothing to refill or repay): the unsaved
     purchase, its lines, the lot, its entry and the account's counters in one statement
-    (`rows.insert_linked`), the same rows `rows.insert` + `credit` write one at a time.
-
-    (False, None) when this is not such a case (the caller goes the usual way); (True, None)
-    when the order was there already (nothing written); else (True, the entries)."""
+    (`rows.insert_linked`, with `read` in the same round trip), the same rows `rows.insert` +
+    `credit` write one at a time."""
     if rows.vendor() != "postgresql":
-        return False, None
+        return Linked(False)
     split = debt_repay(earn=points, debt=account.debt, balance=account.balance)
     if split.to_negative or split.to_debt or not split.to_lot:
-        return False, None
+        return Linked(False)
     lot, is_pending = _lot_new(account, points, now=now, terms=terms, why=why)
     entry = _entry_new(account, Kind.EARN, points, at, why, lot=lot, trace=list(trace or []))
     deltas = {"balance": points, "pending": points if is_pending else 0, "earned_total": points}
     ids = rows.insert_linked(
         purchase, conflict=("channel", "order_no"),
         then=[(lines, {"purchase_id": 0}), ([lot], {"purchase_id": 0}), ([entry], {"lot_id": 2, "purchase_id": 0})],
-        add=(PointsAccount, account.pk, {k: v for k, v in deltas.items() if v}))
+        add=(PointsAccount, account.pk, {k: v for k, v in deltas.items() if v}), read=read)
     if ids is None:
-        return True, None
+        return Linked(True)
     rows.saved(purchase, ids[0])
     for line in lines:
         line.purchase_id = ids[0]
@@ -237,7 +246,7 @@ def credit_with_purchase(account: PointsAccount, purchase: Purchase, lines: list
     rows.saved(entry, ids[3])
     for name, delta in deltas.items():  # the row was written relatively; the locked copy follows
         setattr(account, name, getattr(account, name) + delta)
-    return True, [entry]
+    return Linked(True, [entry], None if read is None else tuple(ids[4:]))
 
 
 # --- debits ----------------------------------------------------------------------------------

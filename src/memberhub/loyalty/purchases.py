@@ -24,7 +24,7 @@ from memberhub.loyalty import ledger
 from memberhub.loyalty.members import member_id_resolve, member_resolve
 from memberhub.loyalty.models import PointsAccount, Purchase, PurchaseLine, Refund
 from memberhub.loyalty.programme import Rules, rules_current
-from memberhub.loyalty.tiering import tier_on_purchase
+from memberhub.loyalty.tiering import tier_fact_from, tier_fact_read, tier_on_purchase, tier_upgrade_possible
 from memberhub.stores.models import Store
 
 FUTURE_TOLERANCE = timedelta(minutes=10)  # till clocks drift
@@ -201,12 +201,18 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
             account = ledger.account_lock(member_id)
         earned = earn_compute(account=account, purchase=purchase, lines=lines, rules=rules) \
             if account is not None else None
-        booked: list[Any] | None = None
-        written = False  # PostgreSQL, a plain earn: purchase, lines, lot, entry, account in one statement
+        # PostgreSQL, a plain earn: purchase, lines, lot, entry, account (and the tier's totals) in one statement
+        linked = ledger.Linked(False)
+        fact = None
         if account is not None and earned is not None:
             terms, why = _earn_terms(purchase, rules, actor.label)
-            written, booked = ledger.credit_with_purchase(account, purchase, lines, earned.points, at=purchase.at,
-                                                          now=now, terms=terms, why=why, trace=earned.trace)
+            read = tier_fact_read(member_id=account.member_id, ladder=rules.ladder, at=now) \
+                if tier_upgrade_possible(account=account, rules=rules) else None
+            linked = ledger.credit_with_purchase(account, purchase, lines, earned.points, at=purchase.at, now=now,
+                                                 terms=terms, why=why, trace=earned.trace, read=read)
+            if linked.read is not None:  # the read saw the window without this purchase
+                fact = tier_fact_from(linked.read, ladder=rules.ladder, at=now, unseen=purchase)
+        written, booked = linked.written, linked.entries
         if (written and booked is None) or (not written and not rows.insert(purchase, conflict=("channel", "order_no"))):
             # recorded before (or just now by a twin, which the INSERT waited for)
             existing = Purchase.objects.filter(channel=data.channel, order_no=data.order_no).first()
@@ -222,7 +228,7 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
             entries = booked if booked is not None else \
                 ledger.credit(account, earned.points, kind=ledger.Kind.EARN, at=purchase.at, now=now, terms=terms,
                               why=why, trace=earned.trace, earned=True)
-            change = tier_on_purchase(account=account, rules=rules, now=now, actor=actor.label)
+            change = tier_on_purchase(account=account, rules=rules, now=now, actor=actor.label, fact=fact)
         events.emit(events.PURCHASE_RECORDED, purchase_id=purchase.pk, member_id=member_id, points=purchase.points)
     return PurchaseResult(purchase, entries=entries, tier_change=change, lines=lines, store_code=data.store)
 

@@ -6,6 +6,7 @@ refunds (aggregated in the database for the hot path) and every change is record
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -60,15 +61,35 @@ _FACT_SQL_ALL, _FACT_SQL_SINCE = (
     for p, r in (("", ""), ("AND p.at >= %s", "AND r.at >= %s")))
 
 
-def tier_fact(*, member_id: int, ladder: TierLadder, at: datetime) -> PurchaseFact:
-    """The window's totals (purchases less refunds) as one fact: one aggregate read over the
-    member's (member, at) index, whatever the history size."""
+def tier_fact_read(*, member_id: int, ladder: TierLadder, at: datetime) -> tuple[str, list[Any]]:
+    """The window's totals (purchases less refunds) as one aggregate read over the member's
+    (member, at) index, whatever the history size: (SQL with `%s` placeholders, parameters),
+    giving one row (spend, count, points)."""
     start = window_start(ladder=ladder, at=at)
     sql = _FACT_SQL_ALL if start is None else _FACT_SQL_SINCE
     until = rows.moment(at)
     since = [] if start is None else [rows.moment(start)]
-    spend, n, points = rows.one(sql, [member_id, until, *since, member_id, until, *since]) or (0, 0, 0)
-    return PurchaseFact(at=at, paid_fen=int(spend), points=int(points), count=int(n))
+    return sql, [member_id, until, *since, member_id, until, *since]
+
+
+def tier_fact_from(row: Sequence[Any] | None, *, ladder: TierLadder, at: datetime,
+                   unseen: Purchase | None = None) -> PurchaseFact:
+    """The fact from `tier_fact_read`'s row, plus a purchase the read could not see (one
+    written by the same statement) when it falls in the window."""
+    spend, n, points = (int(v) for v in row) if row is not None else (0, 0, 0)
+    if unseen is not None and unseen.at <= at:
+        start = window_start(ladder=ladder, at=at)
+        if start is None or unseen.at >= start:
+            spend += unseen.paid_fen
+            n += 1 if unseen.paid_fen > 0 else 0
+            points += unseen.points
+    return PurchaseFact(at=at, paid_fen=spend, points=points, count=n)
+
+
+def tier_fact(*, member_id: int, ladder: TierLadder, at: datetime) -> PurchaseFact:
+    """The window's totals (purchases less refunds) as one fact."""
+    sql, params = tier_fact_read(member_id=member_id, ladder=ladder, at=at)
+    return tier_fact_from(rows.one(sql, params), ladder=ladder, at=at)
 
 
 def tier_facts(*, member_id: int) -> list[PurchaseFact]:
@@ -120,13 +141,20 @@ def _known_tier(rules: Rules, account: PointsAccount) -> None:
         account.override_tier, account.override_ends_at = None, None
 
 
-def tier_on_purchase(*, account: PointsAccount, rules: Rules, now: datetime, actor: str) -> TierChange | None:
-    """Upgrade at once when the window now qualifies for a higher tier (never down)."""
+def tier_upgrade_possible(*, account: PointsAccount, rules: Rules) -> bool:
+    """Whether a purchase can change the tier (not at the top with no override on record)."""
     _known_tier(rules, account)
-    top = rules.ladder.tiers[-1].code
-    if account.tier == top and account.override_tier is None:
+    return account.tier != rules.ladder.tiers[-1].code or account.override_tier is not None
+
+
+def tier_on_purchase(*, account: PointsAccount, rules: Rules, now: datetime, actor: str,
+                     fact: PurchaseFact | None = None) -> TierChange | None:
+    """Upgrade at once when the window now qualifies for a higher tier (never down). `fact`:
+    the window's totals when already read (with the purchase), else they are read here."""
+    if not tier_upgrade_possible(account=account, rules=rules):
         return None
-    fact = tier_fact(member_id=account.member_id, ladder=rules.ladder, at=now)
+    if fact is None:
+        fact = tier_fact(member_id=account.member_id, ladder=rules.ladder, at=now)
     state = tier_state(account)
     if not upgrade_due(ladder=rules.ladder, facts=[fact], state=state, at=now):
         return None
