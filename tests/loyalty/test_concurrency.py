@@ -16,7 +16,7 @@ from django.utils import timezone
 from memberhub.core.errors import ApplicationError
 from memberhub.domain.errors import DomainError
 from memberhub.loyalty import jobs
-from memberhub.loyalty.models import Hold, PointsAccount, PointsEntry, PointsLot, Purchase
+from memberhub.loyalty.models import Hold, PointsAccount, PointsEntry, PointsLot, Purchase, TierChange
 from memberhub.loyalty.points import hold_confirm, hold_create, hold_release, points_redeem
 from memberhub.loyalty.programme import ProgrammeConfig, programme_config_set
 from memberhub.loyalty.purchases import LineInput, RefundInput, purchase_refund
@@ -97,3 +97,35 @@ def test_invariants_hold_under_concurrent_earn_redeem_refund_and_expiry(stores: 
         assert PointsEntry.objects.filter(purchase=purchase, kind="earn", lot__isnull=False).count() <= 1
     # no overspend: every redeem is covered by points that were there
     assert not Hold.objects.filter(state="held").exists()
+
+
+def test_concurrent_purchases_that_together_qualify_upgrade_once_at_the_fifth(stores: object) -> None:
+    """Silver takes 5 purchases in the window. Eight tills record one purchase each for the
+    same member at once: the purchase that is the fifth to take the account's lock upgrades,
+    as its tier check sees the four before it; none before, and no second upgrade after.
+    (Checked as of the request's start, before the lock, the check left out purchases begun a
+    moment later but committed first, and in about one run of three nobody upgraded.)"""
+    m = member()
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(THREADS)
+
+    def till(n: int) -> None:
+        try:
+            barrier.wait(10)
+            buy(m.pk, 1_000, order_no=f"UP-{n}")
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=till, args=(n,)) for n in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert Purchase.objects.filter(member=m).count() == THREADS
+    assert PointsAccount.objects.get(member=m).tier == "silver"
+    upgrades = list(TierChange.objects.filter(account__member=m))
+    assert [(c.reason, c.to_tier, c.explanation["purchases"]) for c in upgrades] == [("upgrade", "silver", 5)]
+    assert_sound(m.pk)

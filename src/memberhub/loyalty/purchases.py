@@ -162,6 +162,14 @@ def earn_book(*, account: PointsAccount, purchase: Purchase, lines: list[Purchas
     return earn_credit(account=account, purchase=purchase, result=result, rules=rules, now=now, actor=actor)
 
 
+def _tier_checked_at(now: datetime, clock: bool) -> datetime:
+    """When the time is the clock's, the upgrade check is made as of a moment taken under the
+    account's lock, not the request's start: a purchase another till began a moment later
+    but committed first (its time later than this request's start) then counts, so the
+    purchase that completes a tier upgrades at once. A `now` given by the caller is kept."""
+    return timezone.now() if clock else now
+
+
 def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | None = None) -> PurchaseResult:
     """Record a purchase (once per channel and order number) and earn its points.
 
@@ -173,6 +181,7 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
     its lines in one statement, the lot, the entry and one relative UPDATE of the account
     (on PostgreSQL, when the points are one new lot, all of these in one statement)."""
     actor.require(Cap.PURCHASES_WRITE)
+    clock = now is None
     now = now or timezone.now()
     at, lines_in = purchase_validate(data, now=now)
     store_id = _store_id(actor, data.store)
@@ -199,6 +208,7 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
                 account = ledger.account_lock(member_id)
         elif member_id is not None:
             account = ledger.account_lock(member_id)
+        checked_at = _tier_checked_at(now, clock)
         earned = earn_compute(account=account, purchase=purchase, lines=lines, rules=rules) \
             if account is not None else None
         # PostgreSQL, a plain earn: purchase, lines, lot, entry, account (and the tier's totals) in one statement
@@ -206,12 +216,12 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
         fact = None
         if account is not None and earned is not None:
             terms, why = _earn_terms(purchase, rules, actor.label)
-            read = tier_fact_read(member_id=account.member_id, ladder=rules.ladder, at=now) \
+            read = tier_fact_read(member_id=account.member_id, ladder=rules.ladder, at=checked_at) \
                 if tier_upgrade_possible(account=account, rules=rules) else None
             linked = ledger.credit_with_purchase(account, purchase, lines, earned.points, at=purchase.at, now=now,
                                                  terms=terms, why=why, trace=earned.trace, read=read)
             if linked.read is not None:  # the read saw the window without this purchase
-                fact = tier_fact_from(linked.read, ladder=rules.ladder, at=now, unseen=purchase)
+                fact = tier_fact_from(linked.read, ladder=rules.ladder, at=checked_at, unseen=purchase)
         written, booked = linked.written, linked.entries
         if (written and booked is None) or (not written and not rows.insert(purchase, conflict=("channel", "order_no"))):
             # recorded before (or just now by a twin, which the INSERT waited for)
@@ -228,7 +238,7 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
             entries = booked if booked is not None else \
                 ledger.credit(account, earned.points, kind=ledger.Kind.EARN, at=purchase.at, now=now, terms=terms,
                               why=why, trace=earned.trace, earned=True)
-            change = tier_on_purchase(account=account, rules=rules, now=now, actor=actor.label, fact=fact)
+            change = tier_on_purchase(account=account, rules=rules, now=checked_at, actor=actor.label, fact=fact)
         events.emit(events.PURCHASE_RECORDED, purchase_id=purchase.pk, member_id=member_id, points=purchase.points)
     return PurchaseResult(purchase, entries=entries, tier_change=change, lines=lines, store_code=data.store)
 
@@ -314,6 +324,7 @@ def purchase_claim(*, actor: Principal, channel: str, order_no: str, paid_fen: i
 
     The paid amount must match the receipt: it is what proves the claimant holds it."""
     actor.require(Cap.PURCHASES_WRITE)
+    clock = now is None
     now = now or timezone.now()
     member = member_resolve(member_id=member_id, key=member_key)
     rules = rules_current()
@@ -339,7 +350,7 @@ def purchase_claim(*, actor: Principal, channel: str, order_no: str, paid_fen: i
         entries = earn_book(account=account, purchase=purchase, lines=lines, rules=rules, now=now, actor=actor.label)
         Purchase.objects.filter(pk=purchase.pk).update(member=member, points=purchase.points, earned=True)
         PurchaseLine.objects.bulk_update(lines, ["points", "rounding"])
-        change = tier_on_purchase(account=account, rules=rules, now=now, actor=actor.label)
+        change = tier_on_purchase(account=account, rules=rules, now=_tier_checked_at(now, clock), actor=actor.label)
         audit_record(actor=actor, action="loyalty.claim", target=purchase,
                      after={"member_id": member.pk, "order_no": order_no, "points": purchase.points})
     return PurchaseResult(purchase, entries=entries, tier_change=change)
