@@ -207,10 +207,41 @@ def test_it_awards_the_birthday_once_a_year():
                          history=[ActionAward(datetime(2025, 1, 10, tzinfo=SH), 200)]).points == 0
 
 
-def test_it_ignores_awards_at_or_after_the_action_time_so_replays_decide_the_same():
+def test_awards_booked_out_of_order_still_count_against_their_period():
+    """Two tills at once (the later event booked first), or a backdated event: the day's cap
+    is what the day gives in all, whatever order its awards were booked in."""
     rule = ActionRule("check_in", 5, per_day=5)
-    replay = [ActionAward(at=PLAIN_DAY, points=5)]
-    assert action_points(rule=rule, at=PLAIN_DAY, history=replay).points == 5
+    later_today = [ActionAward(at=PLAIN_DAY + timedelta(milliseconds=3), points=5)]
+    assert action_points(rule=rule, at=PLAIN_DAY, history=later_today).points == 0
+    same_moment = [ActionAward(at=PLAIN_DAY, points=5)]
+    assert action_points(rule=rule, at=PLAIN_DAY, history=same_moment).points == 0
+    tomorrow = [ActionAward(at=PLAIN_DAY + timedelta(days=1), points=5)]
+    assert action_points(rule=rule, at=PLAIN_DAY, history=tomorrow).points == 5
+    monthly = ActionRule("review", 20, per_month=50)
+    later_this_month = [ActionAward(at=PLAIN_DAY + timedelta(days=d), points=20) for d in (1, 2)]
+    assert action_points(rule=monthly, at=PLAIN_DAY, history=later_this_month).points == 10
+
+
+@given(offsets=st.lists(st.integers(min_value=-3 * 24 * 60, max_value=3 * 24 * 60), min_size=1, max_size=25),
+       points=st.integers(min_value=1, max_value=30), per_day=st.integers(min_value=0, max_value=60),
+       per_month=st.integers(min_value=0, max_value=200))
+def test_no_day_or_month_ever_gives_more_than_its_cap_whatever_the_booking_order(
+        offsets: list[int], points: int, per_day: int, per_month: int) -> None:
+    """Events minutes apart over a week, booked in the order given (not their time order),
+    each decided against what was booked before it."""
+    rule = ActionRule("review", points, per_day=per_day, per_month=per_month)
+    booked: list[ActionAward] = []
+    for minutes in offsets:
+        at = PLAIN_DAY + timedelta(minutes=minutes)
+        booked.append(ActionAward(at=at, points=action_points(rule=rule, at=at, history=booked).points))
+    days: dict[object, int] = {}
+    months: dict[object, int] = {}
+    for award in booked:
+        local = award.at.astimezone(SH)
+        days[local.date()] = days.get(local.date(), 0) + award.points
+        months[(local.year, local.month)] = months.get((local.year, local.month), 0) + award.points
+    assert max(days.values()) <= per_day
+    assert max(months.values()) <= per_month
 
 
 def test_it_refuses_negative_action_points():

@@ -17,7 +17,7 @@ from memberhub.core.errors import ApplicationError
 from memberhub.domain.errors import DomainError
 from memberhub.loyalty import jobs
 from memberhub.loyalty.models import Hold, PointsAccount, PointsEntry, PointsLot, Purchase, TierChange
-from memberhub.loyalty.points import hold_confirm, hold_create, hold_release, points_redeem
+from memberhub.loyalty.points import action_award, hold_confirm, hold_create, hold_release, points_redeem
 from memberhub.loyalty.programme import ProgrammeConfig, programme_config_set
 from memberhub.loyalty.purchases import LineInput, RefundInput, purchase_refund
 from tests.loyalty.helpers import SYSTEM, assert_sound, buy, member
@@ -128,4 +128,38 @@ def test_concurrent_purchases_that_together_qualify_upgrade_once_at_the_fifth(st
     assert PointsAccount.objects.get(member=m).tier == "silver"
     upgrades = list(TierChange.objects.filter(account__member=m))
     assert [(c.reason, c.to_tier, c.explanation["purchases"]) for c in upgrades] == [("upgrade", "silver", 5)]
+    assert_sound(m.pk)
+
+
+def test_concurrent_check_ins_never_pass_the_daily_cap(stores: object) -> None:
+    """Check-in gives 5 points, at most 5 a day (one check-in's worth). Eight check-ins for
+    the same member at once, each with its own reference: 5 points in all, one entry that
+    gave them, and the ledger sound; the same reference again gives nothing more."""
+    m = member()
+    start = PointsAccount.objects.get(member=m).balance  # the registration's points
+    errors: list[BaseException] = []
+    answers: list[dict[str, object]] = []
+    barrier = threading.Barrier(THREADS)
+
+    def check_in(n: int) -> None:
+        try:
+            barrier.wait(10)
+            answers.append(action_award(actor=SYSTEM, member_id=m.pk, action="check_in", reference=f"CI-{n}"))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=check_in, args=(n,)) for n in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert sorted(a["points"] for a in answers) == [0] * (THREADS - 1) + [5]
+    account = PointsAccount.objects.get(member=m)
+    assert account.balance == start + 5
+    assert PointsEntry.objects.filter(account=account, rule="action:check_in").exclude(points=0).count() == 1
+    again = action_award(actor=SYSTEM, member_id=m.pk, action="check_in", reference="CI-0")
+    assert again["replayed"] and PointsAccount.objects.get(member=m).balance == start + 5
     assert_sound(m.pk)

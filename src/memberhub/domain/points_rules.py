@@ -298,8 +298,11 @@ def action_points(
 ) -> ActionEarn:
     """Points for doing ``rule.action`` at ``at``, after the day/month/year/lifetime caps.
 
-    ``history`` holds earlier awards of this action to this member; awards at or after
-    ``at`` are ignored so replays of an old event decide the same way.
+    ``history`` holds the awards of this action to this member already booked. Every award
+    in the same day, month or year as ``at`` counts against that cap, whether its time is
+    before or after ``at``: events can be booked out of order (a backdated one; two tills at
+    once, the later event booked first), and the cap is what a period may give in all. A
+    replay of the same event is answered from its first award by reference, not decided again.
     """
     if at.tzinfo is None:
         raise ValueError("at must be timezone-aware")
@@ -307,8 +310,6 @@ def action_points(
     now = at.astimezone(tz)
     used = {"cap_day": 0, "cap_month": 0, "cap_year": 0, "cap_lifetime": 0}
     for award in history:
-        if award.at >= at:
-            continue
         local = award.at.astimezone(tz)
         used["cap_lifetime"] += award.points
         if local.year == now.year:
