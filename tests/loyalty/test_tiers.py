@@ -49,6 +49,37 @@ def test_downgrade_waits_for_the_periodic_evaluation_after_the_term(stores: obje
         "upgrade", "downgrade"]
 
 
+def test_the_nightly_evaluation_counts_a_purchase_made_while_it_runs(
+        stores: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job takes minutes over many members. A member it has not reached yet buys meanwhile,
+    and that purchase keeps their gold: when the job gets there it counts (as of the job's
+    start it did not, and the member was downgraded to silver the night they re-qualified)."""
+    from django.utils import timezone
+
+    from memberhub.loyalty import tiering
+
+    first, kept = member(), member()  # the job goes by member id
+    clock = timezone.now()
+    buy(first.pk, 100_000, at=clock - timedelta(days=20), now=clock - timedelta(days=20))
+    last_year = clock - timedelta(days=400)
+    buy(kept.pk, 500_000, at=last_year, now=last_year)  # gold, its term ended ~35 days ago
+    buy(kept.pk, 400_000, at=clock - timedelta(days=20), now=clock - timedelta(days=20))  # silver's worth
+    assert account(kept.pk).tier == "gold"
+    real = tiering.tier_evaluate_account
+
+    def evaluate(**kw: object) -> object:
+        decision = real(**kw)  # type: ignore[arg-type]
+        if kw["member_id"] == first.pk:
+            buy(kept.pk, 100_000)  # at the till, on the clock, while the job goes on: ¥5,000 in the window
+        return decision
+
+    monkeypatch.setattr(tiering, "tier_evaluate_account", evaluate)
+    tiering.tiers_evaluate_all()
+    assert account(kept.pk).tier == "gold"
+    last = TierChange.objects.filter(account__member=kept).latest("pk")
+    assert (last.reason, last.to_tier, last.explanation["spend_fen"]) == ("renewed", "gold", 500_000)
+
+
 def test_downgrade_one_step_at_a_time(stores: object) -> None:
     from memberhub.loyalty.programme import programme_config_set
 

@@ -124,12 +124,13 @@ def birthdays_award(*, now: datetime | None = None) -> dict[str, int]:
 
 def nightly(*, now: datetime | None = None) -> dict[str, object]:
     """Everything the night shift does, in a safe order."""
+    clock = now is None
     now = now or timezone.now()
     return {
         "holds_released": holds_expire(now=now),
         "pending_released": pending_release(now=now),
         "expired": points_expire(now=now),
         "reminders": expiry_remind(now=now),
-        "tiers": tiers_evaluate_all(now=now),
+        "tiers": tiers_evaluate_all(now=None if clock else now),  # on the clock: each member as of its turn
         "birthdays": birthdays_award(now=now),
     }

@@ -162,16 +162,20 @@ def tier_on_purchase(*, account: PointsAccount, rules: Rules, now: datetime, act
     return decision_apply(account, decision, now=now, actor=actor)
 
 
-def tier_evaluate_account(*, member_id: int, rules: Rules, now: datetime, actor: str,
+def tier_evaluate_account(*, member_id: int, rules: Rules, now: datetime | None, actor: str,
                           mode: Mode = Mode.PERIODIC) -> TierDecision:
+    """Evaluate one account as of `now`, or, when None, as of a moment taken under its lock:
+    then a purchase recorded while a long job was on its way to this member counts (as of
+    the job's start it would not, and a member it kept in their tier could be downgraded)."""
     with transaction.atomic():
         from memberhub.loyalty.ledger import account_lock
 
         account = account_lock(member_id)
+        at = now if now is not None else timezone.now()
         _known_tier(rules, account)
-        fact = tier_fact(member_id=member_id, ladder=rules.ladder, at=now)
-        decision = tier_evaluate(ladder=rules.ladder, facts=[fact], state=tier_state(account), at=now, mode=mode)
-        decision_apply(account, decision, now=now, actor=actor)
+        fact = tier_fact(member_id=member_id, ladder=rules.ladder, at=at)
+        decision = tier_evaluate(ladder=rules.ladder, facts=[fact], state=tier_state(account), at=at, mode=mode)
+        decision_apply(account, decision, now=at, actor=actor)
     return decision
 
 
@@ -180,20 +184,20 @@ def tier_evaluate_member(*, actor: Principal, member_id: int, now: datetime | No
     from memberhub.loyalty.members import member_resolve
 
     member = member_resolve(member_id=member_id)
-    return tier_evaluate_account(member_id=member.pk, rules=rules_current(), now=now or timezone.now(),
-                                 actor=actor.label)
+    return tier_evaluate_account(member_id=member.pk, rules=rules_current(), now=now, actor=actor.label)
 
 
 def tiers_evaluate_all(*, now: datetime | None = None, actor: Principal | None = None) -> dict[str, int]:
     """The periodic evaluation (nightly job): every account above the entry tier, with an
-    override, or with a purchase in the window. One short transaction per account."""
-    now = now or timezone.now()
+    override, or with a purchase in the window. One short transaction per account, each as
+    of `now` or, when None, as of its own moment (`tier_evaluate_account`)."""
+    start = now or timezone.now()
     actor = actor or system_principal("tiers")
     rules = rules_current()
     entry = rules.ladder.tiers[0].code
     ids = set(PointsAccount.objects.filter(~Q(tier=entry) | Q(override_tier__isnull=False))
               .values_list("member_id", flat=True))
-    ids |= set(Purchase.objects.filter(_window(rules.ladder, now), member__isnull=False)
+    ids |= set(Purchase.objects.filter(_window(rules.ladder, start), member__isnull=False)
                .values_list("member_id", flat=True).distinct())
     counts: dict[str, int] = {}
     for member_id in sorted(ids):
