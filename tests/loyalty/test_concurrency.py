@@ -163,3 +163,59 @@ def test_concurrent_check_ins_never_pass_the_daily_cap(stores: object) -> None:
     again = action_award(actor=SYSTEM, member_id=m.pk, action="check_in", reference="CI-0")
     assert again["replayed"] and PointsAccount.objects.get(member=m).balance == start + 5
     assert_sound(m.pk)
+
+
+def test_two_reminder_runs_at_once_announce_each_lot_once(stores: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs of the expiry reminder (a second worker, or the command by hand) both read the
+    same expiring lots before either marks them: each lot is announced by one run only, so a
+    member gets one reminder, not two."""
+    from contextlib import contextmanager
+
+    from django.db import transaction
+
+    from memberhub.core import events
+
+    m = member()
+    buy(m.pk, 10_000, at=timezone.now() - timedelta(days=365 * 2))
+    at = timezone.now()
+    assert PointsLot.objects.filter(account__member=m, expires_at__gt=at,
+                                    expires_at__lte=at + timedelta(days=400)).exists()
+    both_read = threading.Barrier(2)
+
+    @contextmanager
+    def atomic_after_both_read():  # type: ignore[no-untyped-def]
+        both_read.wait(10)
+        with transaction.atomic():
+            yield
+
+    class Transaction:
+        atomic = staticmethod(atomic_after_both_read)
+
+    monkeypatch.setattr(jobs, "transaction", Transaction)
+    seen: list[dict[str, object]] = []
+    announced: list[int] = []
+    errors: list[BaseException] = []
+
+    @events.subscribe(events.POINTS_EXPIRING)
+    def on_expiring(**payload: object) -> None:
+        seen.append(payload)
+
+    def run() -> None:
+        try:
+            announced.append(jobs.expiry_remind(now=at, days=400))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    try:
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        events.unsubscribe(events.POINTS_EXPIRING, on_expiring)
+    assert not errors, errors
+    assert sorted(announced) == [0, 1]
+    assert [p["member_id"] for p in seen] == [m.pk]

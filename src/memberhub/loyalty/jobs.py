@@ -71,9 +71,15 @@ def expiry_remind(*, now: datetime | None = None, days: int | None = None) -> in
         if not lots:
             return sent
         with transaction.atomic():
-            PointsLot.objects.filter(pk__in=[pk for pk, *_ in lots], reminded_at__isnull=True).update(reminded_at=now)
+            # only the lots this run marks are announced: a run alongside (a second worker, the
+            # command by hand) read the same lots, and announced them too
+            claimed = set(PointsLot.objects.select_for_update().filter(
+                pk__in=[pk for pk, *_ in lots], reminded_at__isnull=True).values_list("pk", flat=True))
+            PointsLot.objects.filter(pk__in=claimed).update(reminded_at=now)
             grouped: dict[tuple[int, str], int] = defaultdict(int)
-            for _pk, member_id, remaining, expires_at in lots:
+            for pk, member_id, remaining, expires_at in lots:
+                if pk not in claimed:
+                    continue
                 assert expires_at is not None  # only expiring lots are reminded
                 grouped[(member_id, last_valid_day(expires_at, timezone=rules.timezone).isoformat())] += remaining
             for (member_id, last_day), points in sorted(grouped.items()):
