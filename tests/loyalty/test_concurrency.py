@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -99,6 +100,31 @@ def test_invariants_hold_under_concurrent_earn_redeem_refund_and_expiry(stores: 
     assert not Hold.objects.filter(state="held").exists()
 
 
+def _at_once(work: Callable[[int], object], n: int = THREADS) -> list[object]:
+    """Run work(0) … work(n-1) on n threads released together; their answers (in the order
+    they came). Each thread closes its own connection; any error fails the test."""
+    errors: list[BaseException] = []
+    answers: list[object] = []
+    barrier = threading.Barrier(n)
+
+    def one(i: int) -> None:
+        try:
+            barrier.wait(10)
+            answers.append(work(i))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    return answers
+
+
 def test_concurrent_purchases_that_together_qualify_upgrade_once_at_the_fifth(stores: object) -> None:
     """Silver takes 5 purchases in the window. Eight tills record one purchase each for the
     same member at once: the purchase that is the fifth to take the account's lock upgrades,
@@ -106,24 +132,7 @@ def test_concurrent_purchases_that_together_qualify_upgrade_once_at_the_fifth(st
     (Checked as of the request's start, before the lock, the check left out purchases begun a
     moment later but committed first, and in about one run of three nobody upgraded.)"""
     m = member()
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(THREADS)
-
-    def till(n: int) -> None:
-        try:
-            barrier.wait(10)
-            buy(m.pk, 1_000, order_no=f"UP-{n}")
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=till, args=(n,)) for n in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
+    _at_once(lambda n: buy(m.pk, 1_000, order_no=f"UP-{n}"))
     assert Purchase.objects.filter(member=m).count() == THREADS
     assert PointsAccount.objects.get(member=m).tier == "silver"
     upgrades = list(TierChange.objects.filter(account__member=m))
@@ -137,26 +146,8 @@ def test_concurrent_check_ins_never_pass_the_daily_cap(stores: object) -> None:
     gave them, and the ledger sound; the same reference again gives nothing more."""
     m = member()
     start = PointsAccount.objects.get(member=m).balance  # the registration's points
-    errors: list[BaseException] = []
-    answers: list[dict[str, object]] = []
-    barrier = threading.Barrier(THREADS)
-
-    def check_in(n: int) -> None:
-        try:
-            barrier.wait(10)
-            answers.append(action_award(actor=SYSTEM, member_id=m.pk, action="check_in", reference=f"CI-{n}"))
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=check_in, args=(n,)) for n in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
-    assert sorted(a["points"] for a in answers) == [0] * (THREADS - 1) + [5]
+    answers = _at_once(lambda n: action_award(actor=SYSTEM, member_id=m.pk, action="check_in", reference=f"CI-{n}"))
+    assert sorted(a["points"] for a in answers) == [0] * (THREADS - 1) + [5]  # type: ignore[index]
     account = PointsAccount.objects.get(member=m)
     assert account.balance == start + 5
     assert PointsEntry.objects.filter(account=account, rule="action:check_in").exclude(points=0).count() == 1
@@ -193,29 +184,14 @@ def test_two_reminder_runs_at_once_announce_each_lot_once(stores: object, monkey
 
     monkeypatch.setattr(jobs, "transaction", Transaction)
     seen: list[dict[str, object]] = []
-    announced: list[int] = []
-    errors: list[BaseException] = []
 
     @events.subscribe(events.POINTS_EXPIRING)
     def on_expiring(**payload: object) -> None:
         seen.append(payload)
 
-    def run() -> None:
-        try:
-            announced.append(jobs.expiry_remind(now=at, days=400))
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-        finally:
-            connection.close()
-
     try:
-        threads = [threading.Thread(target=run) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        announced = _at_once(lambda _n: jobs.expiry_remind(now=at, days=400), n=2)
     finally:
         events.unsubscribe(events.POINTS_EXPIRING, on_expiring)
-    assert not errors, errors
-    assert sorted(announced) == [0, 1]
+    assert sorted(announced) == [0, 1]  # type: ignore[type-var]
     assert [p["member_id"] for p in seen] == [m.pk]
