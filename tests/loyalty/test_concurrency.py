@@ -195,3 +195,60 @@ def test_two_reminder_runs_at_once_announce_each_lot_once(stores: object, monkey
         events.unsubscribe(events.POINTS_EXPIRING, on_expiring)
     assert sorted(announced) == [0, 1]  # type: ignore[type-var]
     assert [p["member_id"] for p in seen] == [m.pk]
+
+
+def test_a_merge_while_tills_earn_for_both_members_loses_nothing(stores: object) -> None:
+    """One thread merges B into A while the others record purchases for A and for B. Every
+    purchase ends with A, every point on A's account, B's account empty, both ledgers sound,
+    and nobody waits on anybody for ever (no deadlock between the merge's locks and an earn's)."""
+    from memberhub.members.merge import member_merge
+
+    a, b = member(), member()
+    buy(b.pk, 10_000)
+
+    def work(n: int) -> object:
+        if n == 0:
+            return member_merge(actor=SYSTEM, survivor_id=a.pk, absorbed_id=b.pk, reason="duplicate")
+        return buy((a, b)[n % 2].pk, 1_000 * n, order_no=f"MERGE-{n}")
+
+    _at_once(work)
+    to, src = PointsAccount.objects.get(member=a), PointsAccount.objects.get(member=b)
+    assert Purchase.objects.filter(member=a).count() == THREADS and not Purchase.objects.filter(member=b).exists()
+    assert src.balance == 0 and src.pending == 0
+    assert to.balance == sum(PointsEntry.objects.filter(account=to).values_list("points", flat=True))
+    assert to.balance == sum(PointsEntry.objects.filter(account__in=[to, src]).exclude(kind="transfer")
+                             .values_list("points", flat=True))
+    assert_sound(a.pk)
+    assert_sound(b.pk)
+
+
+def test_a_merge_while_tills_earn_by_phone_puts_nothing_on_the_absorbed_member(stores: object) -> None:
+    """Tills that name the absorbed member by phone found them before the merge committed:
+    their earn either goes to the survivor or is refused with 409 `member_merged` (asked
+    again, the phone finds the survivor); nothing is booked on the closed account."""
+    from memberhub.core.errors import Conflict
+    from memberhub.loyalty.purchases import PurchaseInput, purchase_record
+    from memberhub.members.merge import member_merge
+
+    a, b = member(), member(phone="13912340000")
+    buy(b.pk, 10_000)
+
+    def work(n: int) -> object:
+        if n == 0:
+            return member_merge(actor=SYSTEM, survivor_id=a.pk, absorbed_id=b.pk, reason="duplicate")
+        data = PurchaseInput(channel="offline", order_no=f"PHONE-{n}", paid_fen=1_000, store="SH",
+                             member_key="13912340000")
+        try:
+            return purchase_record(actor=SYSTEM, data=data)
+        except Conflict as exc:
+            assert exc.code == "member_merged"
+            return exc.code
+
+    answers = _at_once(work)
+    refused = answers.count("member_merged")
+    src = PointsAccount.objects.get(member=b)
+    assert src.balance == 0 and src.closed_at is not None
+    assert not Purchase.objects.filter(member=b).exists()
+    assert Purchase.objects.filter(member=a).count() == 1 + (THREADS - 1) - refused
+    assert_sound(a.pk)
+    assert_sound(b.pk)

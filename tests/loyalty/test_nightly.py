@@ -36,3 +36,18 @@ def test_the_nightly_run_on_the_clock_evaluates_each_member_as_of_its_turn(monke
     at = datetime(2026, 3, 10, 3, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
     jobs.nightly(now=at + timedelta(days=1))
     assert seen == [None, at + timedelta(days=1)]
+
+
+def test_the_nightly_run_passes_over_a_merged_members_closed_account(stores: object) -> None:
+    """A merge closes the absorbed account, which keeps its tier; the jobs still go over it."""
+    from memberhub.loyalty.models import PointsAccount
+    from memberhub.members.merge import member_merge
+    from tests.loyalty.helpers import SYSTEM
+
+    survivor, absorbed = member(), member()
+    buy(absorbed.pk, 500_000)  # gold
+    member_merge(actor=SYSTEM, survivor_id=survivor.pk, absorbed_id=absorbed.pk, reason="duplicate")
+    assert PointsAccount.objects.get(member=absorbed).closed_at is not None
+    report = jobs.nightly()
+    assert sum(report["tiers"].values()) >= 1  # type: ignore[attr-defined]
+    assert account(survivor.pk).tier == "gold"

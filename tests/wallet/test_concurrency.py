@@ -79,3 +79,28 @@ def test_concurrent_gift_card_payments_never_overdraw(make_key: Callable[..., st
     card.refresh_from_db()
     assert card.balance_fen == 1000
     assert GiftCard.objects.get(pk=card.pk).movements.filter(kind="spend").count() == 2
+
+
+def test_top_ups_racing_a_merge_never_land_on_the_absorbed_member(make_key: Callable[..., str]) -> None:
+    """Top-ups for B while B is merged into A: each is booked before the merge (and moved to
+    A with the rest) or refused after it (409 `member_not_live`: the till picks the member
+    anew); none lands on B's wallet after the merge, which ends empty, and no money is missing."""
+    token = make_key()
+    survivor, absorbed = member_make(phone="13812340001"), member_make(phone="13812340002")
+    system = system_principal("test")
+    wallet_topup(actor=system, member_id=absorbed.pk, amount_fen=10_000, payment_ref="before")
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("/members/merge", {"survivor_id": survivor.pk, "absorbed_id": absorbed.pk, "reason": "duplicate"})]
+    calls += [(f"/wallet/{absorbed.pk}/topup", {"amount_fen": 1_000, "payment_ref": f"race-{i}"})
+              for i in range(THREADS - 1)]
+    results = _race(token, calls)
+    assert results[0].status_code == 200, results[0].content
+    statuses = sorted(r.status_code for r in results[1:])
+    assert set(statuses) <= {201, 200, 409}
+    booked = statuses.count(201)
+    assert all(r.json()["code"] == "member_not_live" for r in results[1:] if r.status_code == 409)
+    source = Wallet.objects.get(member=absorbed)
+    target = Wallet.objects.get(member=survivor)
+    assert (source.principal_fen, source.bonus_fen) == (0, 0)
+    assert target.principal_fen == 10_000 + 1_000 * booked
+    assert wallet_check(wallet=source) == [] and wallet_check(wallet=target) == []

@@ -218,7 +218,7 @@ def _tender_check(movement: Any, now: datetime, what: str) -> None:
 
 def _checkout(actor: Principal, data: CheckoutInput, store: Store | None, member: Member | None, fingerprint: str,
               now: datetime) -> dict[str, Any]:
-    account = ledger.account_lock(member.pk) if member is not None else None
+    account = ledger.account_lock_resolved(member.pk) if member is not None else None
     tier, basket = _tier_basket(data, account)
     member_id = member.pk if member is not None else None
     store_id = store.pk if store is not None else None

@@ -65,6 +65,7 @@ def on_merge(survivor: Member, absorbed: Member, actor: Principal) -> None:
         PointsAccount.objects.filter(pk=to.pk).update(debt=to.debt + debt)
         src.debt, to.debt = 0, to.debt + debt
     PointsAccount.objects.filter(pk=to.pk).update(earned_total=to.earned_total + src.earned_total)
+    PointsAccount.objects.filter(pk=src.pk).update(closed_at=now)  # see `ledger.account_lock_live`
     Purchase.objects.filter(member=absorbed).update(member=survivor)
     ladder = rules.ladder
     codes = [t.code for t in ladder.tiers]

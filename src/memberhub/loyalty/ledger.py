@@ -35,8 +35,12 @@ _LIVE_MEMBER = (f' AND EXISTS (SELECT 1 FROM "{Member._meta.db_table}" m WHERE m
 def account_lock_live(member_id: int) -> PointsAccount | None:
     """The account of a live (active or frozen) member, locked, in one read; None when the
     member is not live (merged, erased, unknown) or has no account yet: then take the
-    long way (`member_resolve`, `account_lock`)."""
-    return rows.fetch(PointsAccount, '"member_id" = %s' + _LIVE_MEMBER,
+    long way (`member_resolve`, `account_lock`).
+
+    `closed_at` is checked on the account itself: when this read waited for a merge that
+    held the account, PostgreSQL checks the account's own columns again on the version the
+    merge left, but not the member's status, which it read before the wait."""
+    return rows.fetch(PointsAccount, '"member_id" = %s AND "closed_at" IS NULL' + _LIVE_MEMBER,
                       [member_id, member_id, Member.Status.ACTIVE.value, Member.Status.FROZEN.value], for_update=True)
 
 
@@ -50,6 +54,19 @@ def account_lock(member_id: int) -> PointsAccount:
         if account is None:
             raise PointsAccount.DoesNotExist(member_id)
     return account
+
+
+def account_lock_resolved(member_id: int) -> PointsAccount:
+    """`account_lock` for a member resolved as live before the transaction (a till, a
+    redeem, an award): if a merge committed while this waited for the lock, the account is
+    closed, and the request is refused with 409 `member_merged` (asked again, the member
+    resolves to the survivor) rather than booked on the absorbed member. The jobs and the
+    merge itself use `account_lock`."""
+    account = account_lock(member_id)
+    if account.closed_at is not None:
+        raise Conflict(_("This member was merged into another just now; try again."), code="member_merged")
+    return account
+
 
 
 def _account_add(account: PointsAccount, *, balance: int = 0, pending: int = 0, debt: int = 0,

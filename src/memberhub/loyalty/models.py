@@ -38,6 +38,9 @@ class PointsAccount(models.Model):
     override_tier = models.CharField(max_length=32, null=True, blank=True)
     override_ends_at = models.DateTimeField(null=True, blank=True)
     tier_changed_at = models.DateTimeField(null=True, blank=True)
+    # set when the member was merged into another: a till that locked this account while the
+    # merge held it finds it closed and goes to the survivor instead
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -70,7 +70,7 @@ def points_redeem(*, actor: Principal, points: int, member_id: int | None = None
     now = now or timezone.now()
     member = _spender(member_id, member_key)
     with transaction.atomic():
-        account = ledger.account_lock(member.pk)
+        account = ledger.account_lock_resolved(member.pk)
         ledger.housekeep(account, now)
         fen = _deduction(points, order_fen, account.balance - account.pending) if order_fen is not None else 0
         why = ledger.Why(rule="cash" if order_fen is not None else "reward", actor=actor.label,
@@ -91,7 +91,7 @@ def hold_create(*, actor: Principal, points: int, member_id: int | None = None, 
     member = _spender(member_id, member_key)
     rules = rules_current()
     with transaction.atomic():
-        account = ledger.account_lock(member.pk)
+        account = ledger.account_lock_resolved(member.pk)
         ledger.housekeep(account, now)
         fen = _deduction(points, order_fen, account.balance - account.pending) if order_fen is not None else 0
         hold = Hold.objects.create(account=account, points=points, deduction_fen=fen, reference=reference,
@@ -196,7 +196,7 @@ def adjustment_request(*, actor: Principal, points: int, reason: str, member_id:
     member = member_resolve(member_id=member_id, key=member_key)
     rules = rules_current()
     with transaction.atomic():
-        account = ledger.account_lock(member.pk)
+        account = ledger.account_lock_resolved(member.pk)
         adjustment = Adjustment.objects.create(account=account, points=points, reason=reason,
                                                requested_by=actor.label, requested_at=now)
         if not adjust_needs_approval(points=points, policy=rules.adjust):
@@ -248,7 +248,7 @@ def action_award(*, actor: Principal, action: str, member_id: int | None = None,
         raise ValidationFailed(_("Unknown action."), code="unknown_action", detail={"allowed": sorted(rules.actions)})
     member = member_resolve(member_id=member_id, key=member_key)
     with transaction.atomic():
-        account = ledger.account_lock(member.pk)
+        account = ledger.account_lock_resolved(member.pk)
         if reference:
             first = PointsEntry.objects.filter(account=account, rule=f"action:{action}", reference=reference).first()
             if first is not None:
@@ -317,7 +317,7 @@ def points_return(*, actor: Principal, member_id: int, points: int, reason: str,
     member = member_resolve(member_id=member_id)
     rules = rules_current()
     with transaction.atomic():
-        account = ledger.account_lock(member.pk)
+        account = ledger.account_lock_resolved(member.pk)
         first = PointsEntry.objects.filter(account=account, rule=RETURN_RULE, reference=reference).first()
         if first is not None:
             done = int(first.trace[0]["value"]) if first.trace else 0

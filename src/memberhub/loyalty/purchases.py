@@ -205,9 +205,9 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
             account = ledger.account_lock_live(data.member_id)
             if account is None:  # no account yet, or a merged (→ survivor), erased or unknown member
                 member_id = purchase.member_id = member_id_resolve(member_id=member_id)
-                account = ledger.account_lock(member_id)
+                account = ledger.account_lock_resolved(member_id)
         elif member_id is not None:
-            account = ledger.account_lock(member_id)
+            account = ledger.account_lock_resolved(member_id)
         checked_at = _tier_checked_at(now, clock)
         earned = earn_compute(account=account, purchase=purchase, lines=lines, rules=rules) \
             if account is not None else None
@@ -341,7 +341,7 @@ def purchase_claim(*, actor: Principal, channel: str, order_no: str, paid_fen: i
     if found.refunded_fen:
         raise Conflict(_("A refunded purchase cannot be claimed."), code="purchase_refunded")
     with transaction.atomic():
-        account = ledger.account_lock(member.pk)
+        account = ledger.account_lock_resolved(member.pk)
         purchase = Purchase.objects.select_for_update(of=("self",)).get(pk=found.pk)
         if purchase.member_id is not None or purchase.refunded_fen:
             raise Conflict(_("This purchase already belongs to a member."), code="purchase_already_claimed")

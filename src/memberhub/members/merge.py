@@ -28,10 +28,14 @@ def member_merge(*, actor: Principal, survivor_id: int, absorbed_id: int, reason
     if survivor_id == absorbed_id:
         raise ValidationFailed(_("A member cannot be merged into itself."), code="merge_same_member")
     with transaction.atomic():
-        # Lock in primary-key order so two opposite merges cannot deadlock.
+        # Lock in primary-key order so two opposite merges cannot deadlock. NO KEY: a till's
+        # purchase for either member (its foreign key takes a KEY SHARE lock on the member)
+        # may finish meanwhile; the hooks below wait for those at the members' own rows
+        # (accounts, wallets), before any member row is changed.
         locked = {
             m.pk: m
-            for m in Member.objects.select_for_update().filter(pk__in=sorted([survivor_id, absorbed_id])).order_by("pk")
+            for m in Member.objects.select_for_update(no_key=True).filter(
+                pk__in=sorted([survivor_id, absorbed_id])).order_by("pk")
         }
         survivor, absorbed = locked.get(survivor_id), locked.get(absorbed_id)
         for member in (survivor, absorbed):
@@ -41,15 +45,20 @@ def member_merge(*, actor: Principal, survivor_id: int, absorbed_id: int, reason
         require_live(survivor)
         require_live(absorbed)
         before_survivor, before_absorbed = member_audit_view(survivor), member_audit_view(absorbed)
-
-        # Release the absorbed record's unique indexes first, so the survivor may take its email.
         taken_email = (absorbed.email_enc, absorbed.email_index)
         absorbed_was_frozen = absorbed.status == Member.Status.FROZEN
         absorbed.status = Member.Status.MERGED
         absorbed.merged_into = survivor
         absorbed.phone_index = None
         absorbed.email_index = None
-        absorbed.save()
+        # Every app moves its rows (each locking its own) before a member row is written: a
+        # till's earn holds the account it locked, then takes KEY SHARE on the member for its
+        # purchase, and writing a member row whose unique indexes change takes FOR UPDATE:
+        # the other way round the two would wait on each other.
+        for hook in MERGE_HOOKS:
+            hook(survivor, absorbed, actor)
+
+        absorbed.save()  # first, releasing its unique indexes, so the survivor may take its email
 
         for name in _FILLABLE:
             if not getattr(survivor, name) and name not in ("email_enc", "email_index"):
@@ -62,8 +71,6 @@ def member_merge(*, actor: Principal, survivor_id: int, absorbed_id: int, reason
         survivor.save()
 
         _consents_merge(survivor, absorbed)
-        for hook in MERGE_HOOKS:
-            hook(survivor, absorbed, actor)
 
         audit_record(
             actor=actor, action="member.merge", target=survivor, before=before_survivor,

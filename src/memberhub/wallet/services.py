@@ -64,6 +64,16 @@ def wallet_locked(member_id: int) -> Wallet:
     return wallet
 
 
+def wallet_locked_live(member_id: int) -> Wallet:
+    """`wallet_locked` for a member checked as live before the transaction: checked again
+    under the lock, as a merge (which empties the absorbed wallet into the survivor's) or an
+    erasure may have committed meanwhile, and money must not be booked on a merged member."""
+    wallet = wallet_locked(member_id)
+    if Member.objects.filter(pk=member_id, status__in=(Member.Status.ERASED, Member.Status.MERGED)).exists():
+        raise Conflict(_("This member was erased or merged."), code="member_not_live")
+    return wallet
+
+
 def draw_order() -> rules.DrawOrder:
     config = WalletConfig.objects.filter(pk=1).first()
     return rules.DrawOrder(config.draw_order if config else WalletConfig.DrawOrder.PRINCIPAL_FIRST)
@@ -105,7 +115,7 @@ def wallet_topup(*, actor: Principal, member_id: int, amount_fen: int, payment_r
     _member(actor, member_id, spending=True, scoped=True)
     the_store = _store(actor, store)
     with transaction.atomic():
-        wallet = wallet_locked(member_id)
+        wallet = wallet_locked_live(member_id)
         if (done := _replayed(wallet, WalletMovement.Kind.TOPUP, ref)) is not None:
             if done.principal_fen != amount_fen:
                 raise Conflict(_("This payment reference was used for another amount."), code="ref_reused")
@@ -132,7 +142,7 @@ def wallet_spend(*, actor: Principal, member_id: int, amount_fen: int, order_no:
     _member(actor, member_id, spending=True, scoped=True)
     the_store = _store(actor, store)
     with transaction.atomic():
-        wallet = wallet_locked(member_id)
+        wallet = wallet_locked_live(member_id)
         if (done := _replayed(wallet, WalletMovement.Kind.SPEND, ref)) is not None:
             return done
         draw = rules.wallet_draw(balance=rules.WalletBalance(principal_fen=wallet.principal_fen,
@@ -157,7 +167,7 @@ def wallet_refund(*, actor: Principal, member_id: int, order_no: str, amount_fen
     now = now or timezone.now()
     _member(actor, member_id)
     with transaction.atomic():
-        wallet = wallet_locked(member_id)
+        wallet = wallet_locked_live(member_id)
         if (done := _replayed(wallet, WalletMovement.Kind.REFUND, ref)) is not None:
             return done
         spend = WalletMovement.objects.filter(wallet=wallet, kind=WalletMovement.Kind.SPEND, ref=order_no).first()
