@@ -68,7 +68,6 @@ def account_lock_resolved(member_id: int) -> PointsAccount:
     return account
 
 
-
 def _account_add(account: PointsAccount, *, balance: int = 0, pending: int = 0, debt: int = 0,
                  earned: int = 0) -> None:
     changes: dict[str, int] = {}
