@@ -143,3 +143,29 @@ def test_merging_members_combines_ledgers_and_re_evaluates_the_tier(stores: obje
     assert Purchase.objects.filter(member=a).count() == 3
     assert_sound(a.pk)
     assert_sound(b.pk)
+
+
+def test_a_merge_releases_the_absorbed_members_open_holds_so_their_points_move_too(stores: object) -> None:
+    """A hold settled after the merge gave its points back to the merged member, where
+    nobody could use them. The merge releases it first: the points move with the rest, and
+    the checkout that held them is told the hold was released."""
+    from memberhub.core.errors import Conflict
+    from memberhub.loyalty.models import Hold
+    from memberhub.loyalty.points import hold_confirm, hold_create, hold_release
+
+    a, b = member(), member()
+    old = NOW - timedelta(days=20)
+    buy(a.pk, 60_000, at=old, now=old)
+    buy(b.pk, 50_000, at=old, now=old)
+    hold = hold_create(actor=SYSTEM, member_id=b.pk, points=100, now=NOW)
+    assert account(b.pk).balance == 400
+    member_merge(actor=SYSTEM, survivor_id=a.pk, absorbed_id=b.pk, reason="same person")
+    assert Hold.objects.get(pk=hold.pk).state == "released"
+    assert (account(a.pk).balance, account(b.pk).balance) == (600 + 500, 0)
+    with pytest.raises(Conflict) as refused:
+        hold_confirm(actor=SYSTEM, hold_id=hold.pk, now=NOW)
+    assert refused.value.code == "hold_released"
+    hold_release(actor=SYSTEM, hold_id=hold.pk, now=NOW)  # again: nothing more
+    assert (account(a.pk).balance, account(b.pk).balance) == (600 + 500, 0)
+    assert_sound(a.pk)
+    assert_sound(b.pk)

@@ -13,6 +13,7 @@ from memberhub.core.output import Writer
 from memberhub.domain.tiers import Mode
 from memberhub.loyalty import ledger
 from memberhub.loyalty.models import PointsAccount, PointsEntry, PointsLot, Purchase, TierChange
+from memberhub.loyalty.points import holds_release_for_merge
 from memberhub.loyalty.programme import rules_current
 from memberhub.loyalty.tiering import decision_apply, tier_fact, tier_state
 from memberhub.members.models import Member
@@ -47,6 +48,7 @@ def on_merge(survivor: Member, absorbed: Member, actor: Principal) -> None:
     to, src = accounts[survivor.pk], accounts[absorbed.pk]
     for account in (to, src):
         ledger.housekeep(account, now)
+    holds_release_for_merge(src, now=now, actor=actor)  # their points then move with the lots
     note = f"merge of member {absorbed.pk} into {survivor.pk}"
     why = ledger.Why(rule="merge", actor=actor.label, reason=note)
     for lot in PointsLot.objects.filter(account=src, remaining__gt=0).order_by("pk"):
