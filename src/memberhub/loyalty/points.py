@@ -139,18 +139,15 @@ def _release(hold: Hold, account: PointsAccount, *, now: datetime, actor: str) -
     hold.state, hold.settled_at = Hold.State.RELEASED, now
 
 
-def holds_release_for_merge(account: PointsAccount, *, now: datetime, actor: Principal) -> int:
+def holds_release_for_merge(account: PointsAccount, *, now: datetime, actor: Principal) -> None:
     """A merge releases the absorbed member's open holds (in its transaction, the account
     locked), so their points go back to the lots they came from and move to the survivor
     with the rest: settled after the merge, a hold would give them back to the merged member.
     The checkout that held them finds the hold released (409 `hold_released`) and holds again."""
-    released = 0
     for hold in Hold.objects.select_for_update().filter(account=account, state=Hold.State.HELD).order_by("pk"):
         _release(hold, account, now=now, actor=actor.label)
         audit_record(actor=actor, action="loyalty.hold_release", target=hold, reason="merge",
                      after={"points": hold.points})
-        released += 1
-    return released
 
 
 def hold_release(*, actor: Principal, hold_id: int, now: datetime | None = None) -> Hold:
