@@ -197,8 +197,13 @@ MAX_IMPORT_BYTES = env_int("MEMBERHUB_MAX_IMPORT_BYTES", 100 * 1024 * 1024, mini
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
 DEFAULT_PHONE_REGION = (env_str("MEMBERHUB_PHONE_REGION", "CN") or "CN").upper()
+# Failed logins (access/services.py): per (username, address) the first LIMIT are free, then
+# each doubles the wait (1 s, 2 s, ...) up to MAX_DELAY; one address failing ADDRESS_LIMIT times
+# across usernames waits until its failures age out of the WINDOW.
 LOGIN_FAILURE_LIMIT = env_int("MEMBERHUB_LOGIN_FAILURE_LIMIT", 5, minimum=1)
-LOGIN_FAILURE_WINDOW_SECONDS = env_int("MEMBERHUB_LOGIN_FAILURE_WINDOW", 900, minimum=1)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("MEMBERHUB_LOGIN_FAILURE_WINDOW", 3600, minimum=60)
+LOGIN_MAX_DELAY_SECONDS = env_int("MEMBERHUB_LOGIN_MAX_DELAY", 900, minimum=1)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("MEMBERHUB_LOGIN_ADDRESS_FAILURE_LIMIT", 100, minimum=1)
 IDEMPOTENCY_TTL_HOURS = env_int("MEMBERHUB_IDEMPOTENCY_TTL_HOURS", 48, minimum=1)
 
 REDIS_URL = env_str("MEMBERHUB_REDIS_URL")
