@@ -244,3 +244,32 @@ def test_the_command_line_grants_anything(stores: Any) -> None:
     call_command("apikey", "create", "--name", "all", "--scopes", ",".join(sorted(ROLE_CAPS[Role.ADMIN])), stdout=out)
     assert ApiKey.objects.get(name="all").all_stores
     assert AuditEntry.objects.filter(action="apikey.create").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_administrators_demoted_at_once_leave_one(make_key: Callable[..., str], make_staff: Callable[..., Any]) -> None:
+    """Each change alone leaves an administrator; both at once would leave none."""
+    import threading
+
+    from django.db import connection
+
+    make_staff("admin", username="admin-a")
+    make_staff("admin", username="admin-b")
+    token = make_key()
+    barrier, results = threading.Barrier(2), {}
+
+    def demote(name: str) -> None:
+        try:
+            api = Api(Client(), token)
+            barrier.wait(10)
+            results[name] = api.patch(f"/auth/staff/{name}", {"role": "service", "reason": "reorganisation"})
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=demote, args=(n,)) for n in ("admin-a", "admin-b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(r.status_code for r in results.values()) == [200, 409], [r.content for r in results.values()]
+    assert StaffProfile.objects.filter(role="admin").count() == 1

@@ -18,6 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -201,14 +202,21 @@ def staff_create(
     return user
 
 
-def _admins_active(exclude_user_id: int | None = None) -> int:
-    """Active accounts that hold every capability in every store: superusers and all-store admins."""
-    User = get_user_model()
-    from django.db.models import Q
+def _admins_q() -> Q:
+    """Accounts that hold every capability in every store: superusers and all-store admins."""
+    return Q(is_superuser=True) | Q(staff__role=Role.ADMIN.value, staff__all_stores=True)
 
-    qs = User.objects.filter(is_active=True).filter(
-        Q(is_superuser=True) | Q(staff__role=Role.ADMIN.value, staff__all_stores=True)
-    )
+
+def _admins_lock() -> None:
+    """Lock every administrator row, in id order, before any change to one of them: two admins
+    demoting each other at once must not both see the other still standing."""
+    User = get_user_model()
+    list(User.objects.select_for_update().filter(pk__in=User.objects.filter(_admins_q()).values("pk"))
+         .order_by("pk").values_list("pk", flat=True))
+
+
+def _admins_active(exclude_user_id: int | None = None) -> int:
+    qs = get_user_model().objects.filter(is_active=True).filter(_admins_q())
     if exclude_user_id is not None:
         qs = qs.exclude(pk=exclude_user_id)
     return qs.distinct().count()
@@ -222,6 +230,7 @@ def staff_update(
     hold both what the account has now (nobody edits someone above them) and what it gets."""
     User = get_user_model()
     with transaction.atomic():
+        _admins_lock()
         user = User.objects.select_for_update().filter(username=username).first()
         profile = StaffProfile.objects.filter(user=user).prefetch_related("stores").first() if user else None
         if user is None or profile is None or user.is_superuser:
