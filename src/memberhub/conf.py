@@ -124,3 +124,43 @@ def persistent_secret(path: Path, make: Callable[[], str]) -> str:
 
 def random_token() -> str:
     return secrets.token_urlsafe(48)
+
+
+# Placeholders people paste into production; a key containing one was typed, not generated.
+KNOWN_WEAK = ("changeme", "change-me", "change_me", "django-insecure", "placeholder", "example", "password",
+              "secret-key", "secretkey", "your-", "xxxxxxxx")
+
+
+def secret_weakness(value: str, *, min_length: int, min_distinct: int = 10) -> str | None:
+    """Why a production secret looks typed rather than generated, or None. Heuristics, meant to
+    catch "changeme", a short word or a repeated pattern, which a generated key never is: a
+    random 64-character token has ~40 distinct characters and almost no repeated pairs."""
+    if len(value) < min_length:
+        return f"it is shorter than {min_length} characters"
+    if len(set(value)) < min_distinct:
+        return f"it has fewer than {min_distinct} distinct characters"
+    pairs = [value[i:i + 2] for i in range(len(value) - 1)]
+    if len(set(pairs)) * 2 < len(pairs):
+        return "it repeats a pattern"
+    low = value.lower()
+    if any(word in low for word in KNOWN_WEAK):
+        return "it contains a known default or placeholder"
+    return None
+
+
+def fernet_weakness(key: str) -> str | None:
+    """A Fernet key is 32 random bytes; one with few distinct bytes (all zeros, "AAAA…=") was made
+    by hand. Random 32 bytes have ~30 distinct values; fewer than 16 is about impossible."""
+    import base64
+
+    raw = base64.urlsafe_b64decode(key.encode())
+    if len(set(raw)) < 16:
+        return "it is not random (too few distinct bytes)"
+    return None
+
+
+def allowed_hosts_problem(hosts: list[str]) -> str | None:
+    wild = [h for h in hosts if "*" in h]
+    if wild:
+        return f"it holds a wildcard ({', '.join(wild)}): list the host names the service answers to"
+    return None

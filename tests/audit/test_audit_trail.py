@@ -156,7 +156,7 @@ def test_it_audits_api_key_creation_and_revocation(admin_api: Api) -> None:
     key_id = ApiKey.objects.get(prefix=prefix).pk
     [created] = [e for e in _entries("apikey.create") if e.target_id == str(key_id)]
     [revoked] = _entries("apikey.revoke")
-    assert created.after == {"name": "pos", "scopes": ["members:read"]}
+    assert created.after == {"name": "pos", "scopes": ["members:read"], "stores": []}
     assert created.target_id == revoked.target_id
     assert r.json()["key"] not in json.dumps([created.before, created.after])
     assert revoked.actor_kind == "apikey"
