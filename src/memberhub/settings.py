@@ -199,6 +199,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 DEFAULT_PHONE_REGION = (env_str("MEMBERHUB_PHONE_REGION", "CN") or "CN").upper()
 LOGIN_FAILURE_LIMIT = env_int("MEMBERHUB_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("MEMBERHUB_LOGIN_FAILURE_WINDOW", 900, minimum=1)
+# Lookups by phone or email from a caller who sees them masked: misses allowed per window
+# (access/lookup_guard.py).
+LOOKUP_MISS_LIMIT = env_int("MEMBERHUB_LOOKUP_MISS_LIMIT", 20, minimum=1)
+LOOKUP_MISS_WINDOW_SECONDS = env_int("MEMBERHUB_LOOKUP_MISS_WINDOW", 600, minimum=1)
 IDEMPOTENCY_TTL_HOURS = env_int("MEMBERHUB_IDEMPOTENCY_TTL_HOURS", 48, minimum=1)
 
 REDIS_URL = env_str("MEMBERHUB_REDIS_URL")

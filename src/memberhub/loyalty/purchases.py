@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.access import store_scope
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
@@ -187,7 +188,7 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
     store_id = _store_id(actor, data.store)
     # by id, the member is checked with its account's lock (one read); by key, found first
     member_id = data.member_id if data.member_id is not None else \
-        member_id_resolve(key=data.member_key) if data.member_key else None
+        member_resolve(key=data.member_key, actor=actor).pk if data.member_key else None
     rules = rules_current()
     purchase = rows.new(
         Purchase, member_id=member_id, channel=data.channel, order_no=data.order_no, store_id=store_id, at=at,
@@ -326,10 +327,11 @@ def purchase_claim(*, actor: Principal, channel: str, order_no: str, paid_fen: i
     actor.require(Cap.PURCHASES_WRITE)
     clock = now is None
     now = now or timezone.now()
-    member = member_resolve(member_id=member_id, key=member_key)
+    member = member_resolve(member_id=member_id, key=member_key, actor=actor)
     rules = rules_current()
     found = Purchase.objects.filter(channel=channel, order_no=order_no).first()
-    if found is None or found.paid_fen != paid_fen:
+    # a receipt of another store (or of none, for a store-scoped caller) answers as a missing one
+    if found is None or found.paid_fen != paid_fen or not store_scope.may_act_on_store(actor, found.store_id):
         raise NotFound(_("No such purchase."), code="purchase_not_found")
     if found.member_id == member.pk:
         return PurchaseResult(found, replayed=True)
