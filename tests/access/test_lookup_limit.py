@@ -93,3 +93,17 @@ def test_every_lookup_by_phone_or_email_is_audited(staff_api: Callable[..., Api]
     ]
     assert rows[0].target_id == str(member.pk) and rows[1].target_id == ""
     assert "13900139000" not in str([e.after for e in rows])  # never the number in the clear
+
+
+@override_settings(LOOKUP_MISS_LIMIT=LIMIT, LOOKUP_MISS_WINDOW_SECONDS=600)
+def test_misses_in_a_bulk_upload_count_though_each_item_is_rolled_back(
+    staff_api: Callable[..., Api], member: Any
+) -> None:
+    cashier = staff_api("cashier", ["SH"])
+    items = [{"member": guess, "channel": "offline", "order_no": f"B-{i}", "store": "SH", "paid_fen": 100}
+             for i, guess in enumerate(_guesses(LIMIT + 3))]
+    r = cashier.post("/loyalty/purchases/bulk", {"purchases": items})
+    assert r.status_code == 200, r.content
+    codes = [i["code"] for i in r.json()["items"]]
+    assert codes == ["member_not_found"] * LIMIT + ["lookup_rate_limited"] * 3
+    assert cashier.get("/members/lookup", params={"key": "13800138000"}).status_code == 429

@@ -407,3 +407,14 @@ def test_a_receipt_of_another_store_cannot_be_claimed(world: dict[str, Any], sto
         purchase_claim(actor=cashier("BJ"), **claim)
     assert purchase_claim(actor=cashier("SH"), **claim).purchase.member_id == world["member"].pk
 
+
+
+def test_a_purchase_without_a_store_is_its_members_stores(
+    world: dict[str, Any], callers: dict[str, Api], admin_api: Api
+) -> None:
+    """An online order has no store: it is the member's home store's record, not everyone's."""
+    r = admin_api.post("/loyalty/purchases", {"member_id": world["member"].pk, "channel": "online",
+                                              "order_no": "WEB-1", "paid_fen": 1_000})
+    assert r.status_code == 201, r.content
+    assert callers["BJ"].get(f"/loyalty/purchases/{r.json()['id']}").status_code == 404
+    assert callers["SH"].get(f"/loyalty/purchases/{r.json()['id']}").status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from memberhub.core.tabular import rows_from_file
 from memberhub.domain.benefits import BasketLine
 from memberhub.domain.errors import DomainError
 from memberhub.loyalty import imports, jobs, points, programme, purchases, quote, selectors, tiering
+from memberhub.loyalty.members import member_resolve
 from memberhub.loyalty.models import Adjustment, Hold, Purchase, Refund
 from memberhub.loyalty.schemas import (
     ActionIn,
@@ -117,8 +119,14 @@ def purchase_bulk(request: HttpRequest, body: BulkIn) -> dict[str, Any]:
     counts = {"created": 0, "replayed": 0, "rejected": 0}
     for index, item in enumerate(body.purchases):
         try:
+            data = _purchase_input(item)
+            if data.member_id is None and data.member_key:
+                # found before the item's transaction: a miss is audited and counted even though
+                # the item is rolled back (access/lookup_guard.py)
+                found = member_resolve(key=data.member_key, actor=_actor(request))
+                data = dataclasses.replace(data, member_id=found.pk, member_key=None)
             with transaction.atomic():
-                result = purchases.purchase_record(actor=_actor(request), data=_purchase_input(item))
+                result = purchases.purchase_record(actor=_actor(request), data=data)
             status = "replayed" if result.replayed else "created"
             items.append({"index": index, "status": status, "purchase_id": result.purchase.pk,
                           "points": result.purchase.points})
