@@ -418,3 +418,13 @@ def test_a_purchase_without_a_store_is_its_members_stores(
     assert r.status_code == 201, r.content
     assert callers["BJ"].get(f"/loyalty/purchases/{r.json()['id']}").status_code == 404
     assert callers["SH"].get(f"/loyalty/purchases/{r.json()['id']}").status_code == 200
+
+
+def test_a_purchase_replay_tells_another_store_nothing(world: dict[str, Any], callers: dict[str, Api]) -> None:
+    body = {"member_id": world["member"].pk, "channel": "offline", "order_no": "SH-1", "paid_fen": 10_000}
+    r = callers["BJ"].post("/loyalty/purchases", {**body, "store": "BJ"})
+    assert r.status_code == 409 and r.json()["code"] == "order_exists" and r.json()["detail"] == {}, r.content
+    r = callers["BJ"].post("/loyalty/purchases", {**body, "store": "BJ", "paid_fen": 1})
+    assert r.status_code == 409 and r.json()["detail"] == {}, r.content
+    again = callers["SH"].post("/loyalty/purchases", {**body, "store": "SH"})
+    assert again.status_code == 200 and again.json()["replayed"] is True

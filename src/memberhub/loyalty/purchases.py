@@ -26,6 +26,7 @@ from memberhub.loyalty.members import member_id_resolve, member_resolve
 from memberhub.loyalty.models import PointsAccount, Purchase, PurchaseLine, Refund
 from memberhub.loyalty.programme import Rules, rules_current
 from memberhub.loyalty.tiering import tier_fact_from, tier_fact_read, tier_on_purchase, tier_upgrade_possible
+from memberhub.members.models import Member
 from memberhub.stores.models import Store
 
 FUTURE_TOLERANCE = timedelta(minutes=10)  # till clocks drift
@@ -108,7 +109,11 @@ def purchase_validate(data: PurchaseInput, *, now: datetime) -> tuple[datetime, 
                           ids[i]) for i, line in enumerate(lines)]
 
 
-def _replay(existing: Purchase, member_id: int | None, paid_fen: int) -> PurchaseResult:
+def _replay(existing: Purchase, member_id: int | None, paid_fen: int, actor: Principal) -> PurchaseResult:
+    if actor.store_ids is not None and not store_scope.may_read_record(actor, existing.store_id, Member.objects.filter(
+            pk=existing.member_id).values_list("home_store_id", flat=True).first()):
+        # another store's order: the number is taken, and nothing else about it is said
+        raise Conflict(_("This order number was already recorded with different details."), code="order_exists")
     if existing.member_id != member_id or existing.paid_fen != paid_fen:
         raise Conflict(_("This order number was already recorded with different details."), code="order_exists",
                        detail={"purchase_id": existing.pk})
@@ -229,7 +234,7 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
             existing = Purchase.objects.filter(channel=data.channel, order_no=data.order_no).first()
             if existing is None:
                 raise Conflict(_("The purchase changed meanwhile; try again."), code="purchase_concurrent_change")
-            return _replay(existing, member_id, data.paid_fen)
+            return _replay(existing, member_id, data.paid_fen, actor)
         if not written:
             for line in lines:
                 line.purchase = purchase
