@@ -110,8 +110,9 @@ def purchase_validate(data: PurchaseInput, *, now: datetime) -> tuple[datetime, 
 
 
 def _replay(existing: Purchase, member_id: int | None, paid_fen: int, actor: Principal) -> PurchaseResult:
-    if actor.store_ids is not None and not store_scope.may_read_record(actor, existing.store_id, Member.objects.filter(
-            pk=existing.member_id).values_list("home_store_id", flat=True).first()):
+    home = Member.objects.filter(pk=existing.member_id).values_list("home_store_id", flat=True).first() \
+        if actor.store_ids is not None and existing.member_id is not None else None
+    if not store_scope.may_read_record(actor, existing.store_id, home):
         # another store's order: the number is taken, and nothing else about it is said
         raise Conflict(_("This order number was already recorded with different details."), code="order_exists")
     if existing.member_id != member_id or existing.paid_fen != paid_fen:
