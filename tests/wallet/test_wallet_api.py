@@ -128,12 +128,14 @@ def test_movements_are_append_only(admin_api: Any, member: Any) -> None:
 
 
 def test_a_cashier_tops_up_only_in_own_store_and_an_analyst_not_at_all(staff_api: Any, member: Any) -> None:
-    # the member's home store is SH: a BJ cashier does not see them, as when reading the wallet
+    # the member's home store is SH: a BJ cashier serves them at BJ only, and reads nothing
     bj = staff_api("cashier", ["BJ"])
-    assert _topup(bj, member, 1000).json()["code"] == "member_not_found"
+    assert _topup(bj, member, 1000).json()["code"] == "store_out_of_scope"
     r = bj.post(f"/wallet/{member.pk}/topup", {"amount_fen": 1000, "payment_ref": "PAY-BJ", "store": "BJ"})
-    assert (r.status_code, r.json()["code"]) == (404, "member_not_found")
+    assert r.status_code == 201, r.content
     assert bj.get(f"/wallet/{member.pk}").status_code == 404
+    r = bj.post(f"/wallet/{member.pk}/topup", {"amount_fen": 1000, "payment_ref": "PAY-BJ2"})
+    assert (r.status_code, r.json()["code"]) == (404, "member_not_found")
     assert _topup(staff_api("analyst"), member, 1000).status_code == 403
     sh = staff_api("cashier", ["SH"])
     assert _topup(sh, member, 1000).status_code == 201
@@ -145,11 +147,14 @@ def test_a_cashier_tops_up_only_in_own_store_and_an_analyst_not_at_all(staff_api
 def test_a_cashier_spends_only_for_members_of_own_store(staff_api: Any, admin_api: Any, member: Any) -> None:
     _topup(admin_api, member, 5000)
     body = {"amount_fen": 1000, "order_no": "SO-1", "store": "BJ"}
-    r = staff_api("cashier", ["BJ"]).post(f"/wallet/{member.pk}/spend", body)
+    bj = staff_api("cashier", ["BJ"])
+    r = bj.post(f"/wallet/{member.pk}/spend", {**body, "store": None})  # no store: only for BJ's own members
     assert (r.status_code, r.json()["code"]) == (404, "member_not_found")
-    r = staff_api("cashier", ["SH"]).post(f"/wallet/{member.pk}/spend", {**body, "store": "SH"})
+    r = bj.post(f"/wallet/{member.pk}/spend", body)  # served at BJ
     assert r.status_code == 200, r.content
-    assert admin_api.get(f"/wallet/{member.pk}").json()["total_fen"] == 4000
+    r = staff_api("cashier", ["SH"]).post(f"/wallet/{member.pk}/spend", {**body, "order_no": "SO-2", "store": "SH"})
+    assert r.status_code == 200, r.content
+    assert admin_api.get(f"/wallet/{member.pk}").json()["total_fen"] == 3000
 
 
 def test_it_rejects_bad_amounts(admin_api: Any, member: Any) -> None:

@@ -62,7 +62,9 @@ def run_request(*, actor: Principal, query: Query, enqueue: bool = True) -> Anal
 
 def run_get(*, actor: Principal, run_id: int) -> AnalyticsRun:
     actor.require(Cap.ANALYTICS_READ)
-    run = AnalyticsRun.objects.filter(pk=run_id).first()
+    from memberhub.analytics.selectors import run_scope_q
+
+    run = AnalyticsRun.objects.filter(run_scope_q(actor), pk=run_id).first()
     if run is None:
         raise NotFound(_("No such analytics run."), code="run_not_found")
     return run

@@ -33,6 +33,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.access import store_scope
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.checkout.models import Checkout, CheckoutRefund
@@ -157,7 +158,10 @@ def _spread(total: int, weights: list[int]) -> list[int]:
     return shares
 
 
-def _replay(found: Checkout, fingerprint: str) -> dict[str, Any]:
+def _replay(found: Checkout, fingerprint: str, actor: Principal) -> dict[str, Any]:
+    if not store_scope.may_read_record(actor, found.store_id, found.member.home_store_id if found.member else None):
+        # another store's order: the number is taken, and nothing else about it is said
+        raise Conflict(_("This order number is already in use."), code="order_exists")
     if found.fingerprint != fingerprint:
         raise Conflict(_("This order number was already checked out with different details."), code="order_exists",
                        detail={"checkout_id": found.pk})
@@ -170,11 +174,11 @@ def checkout_create(*, actor: Principal, data: CheckoutInput, now: datetime | No
     _validate(data)
     now = now or timezone.now()
     fingerprint = _fingerprint(data)
-    found = Checkout.objects.filter(channel=data.channel, order_no=data.order_no).first()
+    found = Checkout.objects.select_related("member").filter(channel=data.channel, order_no=data.order_no).first()
     if found is not None:
-        return _replay(found, fingerprint)
+        return _replay(found, fingerprint, actor)
     store = _store(actor, data.store)
-    member = member_resolve(member_id=data.member_id, key=data.member_key) \
+    member = member_resolve(member_id=data.member_id, key=data.member_key, actor=actor) \
         if data.member_id is not None or data.member_key else None
     try:
         with transaction.atomic():
@@ -183,12 +187,12 @@ def checkout_create(*, actor: Principal, data: CheckoutInput, now: datetime | No
         # a twin of this request committed first: answer its receipt
         if isinstance(exc, ApplicationError) and exc.code not in ("order_exists", "order_already_redeemed"):
             raise
-        found = Checkout.objects.filter(channel=data.channel, order_no=data.order_no).first()
+        found = Checkout.objects.select_related("member").filter(channel=data.channel, order_no=data.order_no).first()
         if found is None:
             if isinstance(exc, IntegrityError):
                 raise Conflict(_("This order number is already in use."), code="order_exists") from None
             raise
-        return _replay(found, fingerprint)
+        return _replay(found, fingerprint, actor)
 
 
 def _tier_basket(data: CheckoutInput, account: PointsAccount | None) -> tuple[str | None, dict[str, Any]]:
@@ -239,7 +243,7 @@ def _checkout(actor: Principal, data: CheckoutInput, store: Store | None, member
     if data.points:
         points_ref = f"checkout:{data.channel}:{data.order_no}"
         redeemed = points_redeem(actor=actor, points=data.points, member_id=member_id, order_fen=payable,
-                                 reference=points_ref, now=now)
+                                 reference=points_ref, now=now, store_id=store_id)
         deduction = redeemed.deduction_fen
     shares = _spread(deduction, nets)
     paid_lines = [n - s for n, s in zip(nets, shares, strict=True)]
@@ -351,7 +355,7 @@ def checkout_refund(*, actor: Principal, data: CheckoutRefundInput, now: datetim
     if not data.refund_no.strip() or len(data.refund_no) > 80:
         raise ValidationFailed(_("A refund number is required."), code="refund_no_required")
     found = Checkout.objects.filter(channel=data.channel, order_no=data.order_no).first()
-    if found is None or not actor.sees_store(found.store_id):
+    if found is None or not store_scope.may_act_on_record(actor, found.store_id, None):
         raise NotFound(_("No such checkout."), code="checkout_not_found")
     actor.require(*_refund_caps(found))
     asked = {k: v for k, v in (data.lines or {}).items() if v}

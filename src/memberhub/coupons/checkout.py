@@ -19,6 +19,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.access import store_scope
 from memberhub.access.principal import Principal, system_principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
@@ -183,6 +184,7 @@ def coupons_validate(*, actor: Principal, member_id: int | None, codes: Sequence
     actor.require(Cap.COUPONS_READ)
     if store_id is not None:
         actor.require_store(store_id)
+    _serving(actor, member_id, store_id)
     return coupons_price(member_id=member_id, codes=codes, basket=basket, channel=channel, store_id=store_id,
                          now=now or timezone.now(), best=best).as_dict()
 
@@ -191,6 +193,25 @@ class CouponNotApplicable(ApplicationError):
     status = 422
     code = "coupon_not_applicable"
     default_message = _("A coupon does not apply to this order.")
+
+
+def _serving(actor: Principal, member_id: int | None, store_id: int | None) -> None:
+    """A store-scoped caller uses a member's coupons for its own members, or for anyone at one
+    of its stores; bearer coupons (no member) only at one of its stores."""
+    if actor.store_ids is None:
+        return
+    if member_id is None:
+        if store_id is None:
+            raise ValidationFailed(_("Name the store of the order."), code="store_required")
+        return
+    home = Member.objects.filter(pk=member_id).values_list("home_store_id", flat=True).first()
+    if home is not None or Member.objects.filter(pk=member_id).exists():
+        store_scope.require_serve(actor, home, store_id)
+
+
+def _order_in_scope(actor: Principal, rows: Sequence[CouponRedemption]) -> bool:
+    return all(store_scope.may_act_on_record(actor, r.store_id, r.member.home_store_id if r.member else None)
+               for r in rows)
 
 
 def _replay(redemptions: Iterable[CouponRedemption]) -> dict[str, Any]:
@@ -222,6 +243,7 @@ def coupons_redeem_for_order(*, actor: Principal, member_id: int | None, codes: 
     actor.require(Cap.COUPONS_REDEEM)
     if store_id is not None:
         actor.require_store(store_id)
+    _serving(actor, member_id, store_id)
     if not order_no or len(order_no) > 64:
         raise ValidationFailed(_("An order number of 1 to 64 characters is required."), code="invalid_order_no")
     now = now or timezone.now()
@@ -229,8 +251,10 @@ def coupons_redeem_for_order(*, actor: Principal, member_id: int | None, codes: 
     if not normalized:
         raise ValidationFailed(_("Give at least one coupon code."), code="codes_required")
     with transaction.atomic():
-        earlier = list(CouponRedemption.objects.select_related("coupon", "reversal")
+        earlier = list(CouponRedemption.objects.select_related("coupon", "reversal", "member")
                        .filter(channel=channel, order_no=order_no).order_by("pk"))
+        if earlier and not _order_in_scope(actor, earlier):  # another store's order: say nothing of it
+            raise Conflict(_("This order already has coupons redeemed or restored."), code="order_already_redeemed")
         if earlier:
             live = [r for r in earlier if not _reversed(r)]
             if sorted(r.coupon.code for r in live) == normalized and all(r.member_id == member_id for r in live):
@@ -294,9 +318,9 @@ def coupons_restore_for_refund(*, channel: str, order_no: str, now: datetime | N
     with transaction.atomic():
         # the lock serialises two restores of one order; the unique reversal is the backstop
         rows = list(CouponRedemption.objects.select_for_update(of=("self",))
-                    .select_related("coupon", "template", "reversal")
+                    .select_related("coupon", "template", "reversal", "member")
                     .filter(channel=channel, order_no=order_no).order_by("pk"))
-        if not rows:
+        if not rows or not _order_in_scope(actor, rows):  # another store's order answers as none
             return []
         done = {r.pk for r in rows if _reversed(r)}
         line_ids = list(rows[0].order_line_ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any, Literal
 
@@ -12,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from ninja import File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
+from memberhub.access import store_scope
 from memberhub.core.errors import ApplicationError, PayloadTooLarge
 from memberhub.core.messages import domain_message
 from memberhub.core.pagination import paginate
@@ -20,6 +22,7 @@ from memberhub.core.tabular import rows_from_file
 from memberhub.domain.benefits import BasketLine
 from memberhub.domain.errors import DomainError
 from memberhub.loyalty import imports, jobs, points, programme, purchases, quote, selectors, tiering
+from memberhub.loyalty.members import member_resolve
 from memberhub.loyalty.models import Adjustment, Hold, Purchase, Refund
 from memberhub.loyalty.schemas import (
     ActionIn,
@@ -116,8 +119,14 @@ def purchase_bulk(request: HttpRequest, body: BulkIn) -> dict[str, Any]:
     counts = {"created": 0, "replayed": 0, "rejected": 0}
     for index, item in enumerate(body.purchases):
         try:
+            data = _purchase_input(item)
+            if data.member_id is None and data.member_key:
+                # found before the item's transaction: a miss is audited and counted even though
+                # the item is rolled back (access/lookup_guard.py)
+                found = member_resolve(key=data.member_key, actor=_actor(request))
+                data = dataclasses.replace(data, member_id=found.pk, member_key=None)
             with transaction.atomic():
-                result = purchases.purchase_record(actor=_actor(request), data=_purchase_input(item))
+                result = purchases.purchase_record(actor=_actor(request), data=data)
             status = "replayed" if result.replayed else "created"
             items.append({"index": index, "status": status, "purchase_id": result.purchase.pk,
                           "points": result.purchase.points})
@@ -147,8 +156,9 @@ def purchase_import(request: HttpRequest, file: File[UploadedFile], create_membe
 @router.get("/purchases/{purchase_id}", response={200: PurchaseOut, **ERRORS}, summary="Read a purchase")
 def purchase_get(request: HttpRequest, purchase_id: int) -> dict[str, Any]:
     _actor(request).require("points:read")
-    p = Purchase.objects.select_related("store").filter(pk=purchase_id).first()
-    if p is None or (p.store_id is not None and not _actor(request).sees_store(p.store_id)):
+    p = Purchase.objects.select_related("store", "member").filter(pk=purchase_id).first()
+    if p is None or not store_scope.may_read_record(_actor(request), p.store_id,
+                                                      p.member.home_store_id if p.member else None):
         from memberhub.core.errors import NotFound
 
         raise NotFound(_("No such purchase."), code="purchase_not_found")
@@ -226,7 +236,8 @@ def points_expiring(request: HttpRequest, member_id: int, by: Literal["month", "
             summary="Ledger invariants of the account (empty list = sound)")
 def points_check(request: HttpRequest, member_id: int) -> list[dict[str, Any]]:
     _actor(request).require("audit:read")
-    return [{"code": v.code, "message": v.message, "ref": v.ref} for v in selectors.account_check(member_id=member_id)]
+    return [{"code": v.code, "message": v.message, "ref": v.ref} for v in selectors.account_check(member_id=member_id,
+                                                                                      actor=_actor(request))]
 
 
 @router.post("/members/{member_id}/actions", response={200: ActionOut, **ERRORS},
@@ -293,7 +304,9 @@ def adjustment_request(request: HttpRequest, body: AdjustmentIn) -> Status[dict[
 @router.get("/adjustments", response={200: list[AdjustmentOut], **ERRORS}, summary="Adjustments awaiting approval")
 def adjustment_list(request: HttpRequest, state: str = "pending") -> list[dict[str, Any]]:
     _actor(request).require("points:approve")
-    return [_adjustment(a) for a in Adjustment.objects.select_related("account").filter(state=state).order_by("pk")[:500]]
+    mine = store_scope.home_store_filter(_actor(request), "account__member__home_store_id")
+    return [_adjustment(a) for a in
+            Adjustment.objects.select_related("account").filter(state=state, **mine).order_by("pk")[:500]]
 
 
 @router.post("/adjustments/{adjustment_id}/approve", response={200: AdjustmentOut, **ERRORS},

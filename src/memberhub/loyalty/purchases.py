@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.access import store_scope
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
@@ -25,6 +26,7 @@ from memberhub.loyalty.members import member_id_resolve, member_resolve
 from memberhub.loyalty.models import PointsAccount, Purchase, PurchaseLine, Refund
 from memberhub.loyalty.programme import Rules, rules_current
 from memberhub.loyalty.tiering import tier_fact_from, tier_fact_read, tier_on_purchase, tier_upgrade_possible
+from memberhub.members.models import Member
 from memberhub.stores.models import Store
 
 FUTURE_TOLERANCE = timedelta(minutes=10)  # till clocks drift
@@ -107,7 +109,12 @@ def purchase_validate(data: PurchaseInput, *, now: datetime) -> tuple[datetime, 
                           ids[i]) for i, line in enumerate(lines)]
 
 
-def _replay(existing: Purchase, member_id: int | None, paid_fen: int) -> PurchaseResult:
+def _replay(existing: Purchase, member_id: int | None, paid_fen: int, actor: Principal) -> PurchaseResult:
+    home = Member.objects.filter(pk=existing.member_id).values_list("home_store_id", flat=True).first() \
+        if actor.store_ids is not None and existing.member_id is not None else None
+    if not store_scope.may_read_record(actor, existing.store_id, home):
+        # another store's order: the number is taken, and nothing else about it is said
+        raise Conflict(_("This order number was already recorded with different details."), code="order_exists")
     if existing.member_id != member_id or existing.paid_fen != paid_fen:
         raise Conflict(_("This order number was already recorded with different details."), code="order_exists",
                        detail={"purchase_id": existing.pk})
@@ -187,7 +194,7 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
     store_id = _store_id(actor, data.store)
     # by id, the member is checked with its account's lock (one read); by key, found first
     member_id = data.member_id if data.member_id is not None else \
-        member_id_resolve(key=data.member_key) if data.member_key else None
+        member_resolve(key=data.member_key, actor=actor).pk if data.member_key else None
     rules = rules_current()
     purchase = rows.new(
         Purchase, member_id=member_id, channel=data.channel, order_no=data.order_no, store_id=store_id, at=at,
@@ -228,7 +235,7 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
             existing = Purchase.objects.filter(channel=data.channel, order_no=data.order_no).first()
             if existing is None:
                 raise Conflict(_("The purchase changed meanwhile; try again."), code="purchase_concurrent_change")
-            return _replay(existing, member_id, data.paid_fen)
+            return _replay(existing, member_id, data.paid_fen, actor)
         if not written:
             for line in lines:
                 line.purchase = purchase
@@ -326,10 +333,11 @@ def purchase_claim(*, actor: Principal, channel: str, order_no: str, paid_fen: i
     actor.require(Cap.PURCHASES_WRITE)
     clock = now is None
     now = now or timezone.now()
-    member = member_resolve(member_id=member_id, key=member_key)
+    member = member_resolve(member_id=member_id, key=member_key, actor=actor)
     rules = rules_current()
     found = Purchase.objects.filter(channel=channel, order_no=order_no).first()
-    if found is None or found.paid_fen != paid_fen:
+    # a receipt of another store (or of none, for a store-scoped caller) answers as a missing one
+    if found is None or found.paid_fen != paid_fen or not store_scope.may_act_on_store(actor, found.store_id):
         raise NotFound(_("No such purchase."), code="purchase_not_found")
     if found.member_id == member.pk:
         return PurchaseResult(found, replayed=True)

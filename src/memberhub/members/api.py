@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from ninja import File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
+from memberhub.access import store_scope
 from memberhub.core.errors import PayloadTooLarge
 from memberhub.core.pagination import paginate
 from memberhub.core.schemas import ErrorOut, ReasonIn
@@ -67,7 +68,9 @@ def member_list(request: HttpRequest, filters: Query[MemberFilters]) -> dict[str
 
 @router.get("/lookup", response={200: MemberOut, **ERRORS}, summary="Find a member by phone, card code or member number")
 def member_lookup(request: HttpRequest, key: str) -> dict[str, Any]:
-    return _out(request, selectors.member_lookup(actor=request.auth, key=key))  # type: ignore[attr-defined]
+    member = selectors.member_lookup(actor=request.auth, key=key)  # type: ignore[attr-defined]
+    # a member of another store, served here, is shown masked (access/store_scope.py)
+    return member_public(member, viewer=store_scope.member_viewer(request.auth, member.home_store_id))  # type: ignore[attr-defined]
 
 
 @router.get("/duplicates", response={200: list[DuplicateOut], **ERRORS}, summary="Likely duplicate members")

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.access import store_scope
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
@@ -94,14 +95,17 @@ def _taken(index_field: str, value: str, *, exclude_pk: int | None = None) -> Me
     return qs.first()
 
 
-def _conflict(field_name: str, member: Member) -> Conflict:
+def _conflict(field_name: str, member: Member, actor: Principal) -> Conflict:
     code = "member_phone_taken" if field_name == "phone_index" else "member_email_taken"
     message = (
         _("A member with this phone number already exists.")
         if field_name == "phone_index"
         else _("A member with this email address already exists.")
     )
-    return Conflict(message, code=code, detail={"member_id": member.pk, "member_no": member.member_no})
+    # the existing member is named only to a caller who may act on them (access/store_scope.py)
+    detail = {"member_id": member.pk, "member_no": member.member_no} \
+        if store_scope.may_act_on_member(actor, member.home_store_id) else {}
+    return Conflict(message, code=code, detail=detail)
 
 
 def _consents_apply(member: Member, consents: tuple[ConsentInput, ...], now: datetime) -> None:
@@ -147,7 +151,7 @@ def member_register(
     with transaction.atomic():
         for index_field in ("phone_index", "email_index"):
             if values[index_field] and (existing := _taken(index_field, values[index_field])):
-                raise _conflict(index_field, existing)
+                raise _conflict(index_field, existing, actor)
         member = None
         for _attempt in range(5):  # a card-code collision is astronomically rare; retry anyway
             try:
@@ -159,7 +163,7 @@ def member_register(
             except IntegrityError:
                 for index_field in ("phone_index", "email_index"):
                     if values[index_field] and (existing := _taken(index_field, values[index_field])):
-                        raise _conflict(index_field, existing) from None
+                        raise _conflict(index_field, existing, actor) from None
         if member is None:
             raise Conflict(_("Could not allocate a card code; try again."), code="card_code_exhausted")
         _consents_apply(member, data.consents, now)
@@ -211,7 +215,7 @@ def member_update(*, actor: Principal, member_id: int, changes: dict[str, Any], 
         values = _clean(merged)
         for index_field in ("phone_index", "email_index"):
             if values[index_field] and (existing := _taken(index_field, values[index_field], exclude_pk=member.pk)):
-                raise _conflict(index_field, existing)
+                raise _conflict(index_field, existing, actor)
         if "home_store" in changes:
             store = _store_for(actor, changes["home_store"])
             member.home_store = store

@@ -16,6 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.access import store_scope
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
@@ -29,10 +30,13 @@ from memberhub.wallet.models import TopUpRule, Wallet, WalletConfig, WalletMovem
 MAX_AMOUNT_FEN = 10**10  # 1 亿元: a typo guard, not a business limit
 
 
-def _member(actor: Principal, member_id: int, *, spending: bool = False, scoped: bool = False) -> Member:
+def _member(actor: Principal, member_id: int, *, spending: bool = False, scoped: bool = False,
+            at_store: Store | None = None) -> Member:
     member = Member.objects.filter(pk=member_id).only("status", "home_store_id").first()
-    # a store-scoped caller tops up and spends only for members of its stores, as it reads
-    if member is None or (scoped and not actor.sees_store(member.home_store_id)):
+    # a store-scoped caller tops up and spends for members of its stores, or for anyone at one
+    # of its stores (access/store_scope.py)
+    if member is None or (scoped and not store_scope.may_serve(actor, member.home_store_id,
+                                                               at_store.pk if at_store else None)):
         raise NotFound(_("No such member."), code="member_not_found")
     if member.status in (Member.Status.ERASED, Member.Status.MERGED):
         raise Conflict(_("This member was erased or merged."), code="member_not_live")
@@ -112,8 +116,8 @@ def wallet_topup(*, actor: Principal, member_id: int, amount_fen: int, payment_r
     _amount(amount_fen)
     ref = _ref(payment_ref)
     now = now or timezone.now()
-    _member(actor, member_id, spending=True, scoped=True)
     the_store = _store(actor, store)
+    _member(actor, member_id, spending=True, scoped=True, at_store=the_store)
     with transaction.atomic():
         wallet = wallet_locked_live(member_id)
         if (done := _replayed(wallet, WalletMovement.Kind.TOPUP, ref)) is not None:
@@ -139,8 +143,8 @@ def wallet_spend(*, actor: Principal, member_id: int, amount_fen: int, order_no:
     _amount(amount_fen)
     ref = _ref(order_no)
     now = now or timezone.now()
-    _member(actor, member_id, spending=True, scoped=True)
     the_store = _store(actor, store)
+    _member(actor, member_id, spending=True, scoped=True, at_store=the_store)
     with transaction.atomic():
         wallet = wallet_locked_live(member_id)
         if (done := _replayed(wallet, WalletMovement.Kind.SPEND, ref)) is not None:
@@ -165,12 +169,16 @@ def wallet_refund(*, actor: Principal, member_id: int, order_no: str, amount_fen
     _amount(amount_fen)
     ref = _ref(refund_no)
     now = now or timezone.now()
-    _member(actor, member_id)
+    member = _member(actor, member_id)
     with transaction.atomic():
         wallet = wallet_locked_live(member_id)
+        spend = WalletMovement.objects.filter(wallet=wallet, kind=WalletMovement.Kind.SPEND, ref=order_no).first()
+        # a payment is its store's (else the member's home store's): another store's is not found
+        if not store_scope.may_act_on_record(actor, spend.store_id if spend else None, member.home_store_id):
+            raise NotFound(_("No such member."), code="member_not_found") if spend is None else \
+                NotFound(_("No wallet payment for this order."), code="payment_not_found")
         if (done := _replayed(wallet, WalletMovement.Kind.REFUND, ref)) is not None:
             return done
-        spend = WalletMovement.objects.filter(wallet=wallet, kind=WalletMovement.Kind.SPEND, ref=order_no).first()
         if spend is None:
             raise NotFound(_("No wallet payment for this order."), code="payment_not_found")
         before = [(m.principal_fen, m.bonus_fen) for m in spend.refunds.all()]
