@@ -12,7 +12,7 @@ from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext_lazy as _
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
@@ -93,6 +93,8 @@ api = NinjaAPI(
     parser=StrictJsonParser(),
     renderer=Utf8JSONRenderer(),
     docs_url="/docs",
+    # No online validator: it would send the spec's address to validator.swagger.io
+    docs=Swagger(settings={"validatorUrl": None}),
 )
 
 

@@ -80,6 +80,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "huey.contrib.djhuey",
+    # ninja's own Swagger UI files and template (with `{% static %}`): the API docs page works
+    # on a closed network; without the app ninja renders a page that loads them from a CDN
+    "ninja",
     "memberhub.core",
     "memberhub.stores",
     "memberhub.access",
