@@ -13,7 +13,9 @@ from cryptography.fernet import Fernet
 from django.utils.translation import gettext_lazy as _
 
 from memberhub.conf import (
+    PRIVATE_UMASK,
     ConfigError,
+    data_dir_private,
     default_data_dir,
     env_bool,
     env_choice,
@@ -33,7 +35,11 @@ if PRODUCTION and DEBUG:
     raise ConfigError("MEMBERHUB_DEBUG must be off when MEMBERHUB_ENV=production")
 
 DATA_DIR = Path(env_str("MEMBERHUB_DATA_DIR") or default_data_dir()).expanduser()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Everything this process creates is its owner's alone (the SQLite database and the -wal/-shm
+# SQLite makes beside it, the task queue, keys, exports): every entry point (the CLI, granian's
+# workers, wsgi) loads these settings before it opens a file.
+os.umask(PRIVATE_UMASK)
+data_dir_private(DATA_DIR)
 
 
 def _secret(name: str, filename: str, make: object) -> str:
