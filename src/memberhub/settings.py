@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "memberhub.wallet",
     "memberhub.checkout",
     "memberhub.analytics",
+    "memberhub.imports",
 ]
 
 # Session, CSRF, authentication and messages are Django's, stepping aside for a request to
@@ -203,6 +204,8 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("MEMBE
 # Bodies above this size answer 413 with the error envelope.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MEMBERHUB_MAX_BODY_BYTES", 2 * 1024 * 1024, minimum=1024)
 MAX_IMPORT_BYTES = env_int("MEMBERHUB_MAX_IMPORT_BYTES", 100 * 1024 * 1024, minimum=1024)
+# what an uploaded .xlsx (a zip) may unpack to; checked before it is parsed (core/tabular.py)
+MAX_IMPORT_UNPACKED_BYTES = env_int("MEMBERHUB_MAX_IMPORT_UNPACKED_BYTES", 500 * 1024 * 1024, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
 DEFAULT_PHONE_REGION = (env_str("MEMBERHUB_PHONE_REGION", "CN") or "CN").upper()

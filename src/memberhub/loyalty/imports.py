@@ -118,6 +118,16 @@ class _Bad(Exception):
         self.code, self.message = code, message
 
 
+def columns_missing(keys: list[str]) -> list[str]:
+    """The columns a purchases file cannot do without: CDNOW's four, or an order number, a time
+    and what was paid (by any of their names)."""
+    if keys == [" ".join(_CDNOW)] or (len(keys) == 1 and keys[0].split() == list(_CDNOW)) or set(_CDNOW) <= set(keys):
+        return []
+    have = set(keys)
+    needed = {"order_no": ("order_no",), "at": ("at",), "paid": ("paid", "paid_fen")}
+    return [name for name, fields in needed.items() if not any(have & set(ALIASES[f]) for f in fields)]
+
+
 def _pick(row: dict[str, Any], name: str) -> Any:
     for alias in ALIASES[name]:
         value = row.get(alias)
