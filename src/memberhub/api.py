@@ -178,7 +178,12 @@ def _out_of_range(request: HttpRequest, exc: DataError) -> HttpResponse:
 
 @api.exception_handler(OverflowError)
 def _overflow(request: HttpRequest, exc: OverflowError) -> HttpResponse:
-    """SQLite's driver cannot bind an integer beyond 64 bits (PostgreSQL answers DataError)."""
+    """SQLite's driver cannot bind an integer beyond 64 bits (PostgreSQL answers DataError); a
+    time at the edge of the calendar (year 1 or 9999 with an offset) has no UTC equivalent."""
+    if "date value out of range" in str(exc):
+        return error_response(ValidationFailed(
+            _("A date or time is outside the range that can be stored (years 1 to 9999 in UTC)."),
+            code="datetime_out_of_range"))
     if "SQLite INTEGER" not in str(exc):  # another overflow is a bug
         return _unexpected(request, exc)
     log.warning("value refused by the database on %s %s: %s", request.method, request.path, exc)

@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from itertools import chain
 from typing import Any
@@ -246,7 +246,8 @@ def _orders(rows: Iterable[tuple[int, dict[str, Any]]], report: OrdersImportRepo
                 raise _Bad("at_required")
             try:
                 at = _when(raw_at, tz)
-            except ValueError:
+                at.astimezone(UTC)  # year 1 or 9999 with an offset has no UTC time: refused here
+            except (ValueError, OverflowError):
                 raise _Bad("at_invalid", str(raw_at)[:40]) from None
             paid_fen = _fen(row, "paid")
             if paid_fen is None or paid_fen < 0:
