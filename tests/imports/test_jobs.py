@@ -216,3 +216,20 @@ def test_purchases_are_imported_as_a_job_too(admin_api: Api, stores: Any) -> Non
     assert Purchase.objects.count() == 2
     r = upload(admin_api, "/loyalty/purchases/import", b"sku,qty\nA,1\n", filename="orders.csv")
     assert r.status_code == 422 and r.json()["detail"]["missing"] == ["order_no", "at", "paid"]
+
+
+def test_a_job_abandoned_by_its_worker_fails_and_its_file_is_deleted(marketing: Api, stores: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from memberhub.imports.services import jobs_abandoned_fail
+
+    r, _callbacks = _queued(marketing, "/members/import", CSV)  # the worker never runs it
+    job_id = r.json()["id"]
+    ImportJob.objects.filter(pk=job_id).update(status="running", started_at=timezone.now())
+    assert jobs_abandoned_fail() == 0  # still running for all anyone knows
+    assert jobs_abandoned_fail(now=timezone.now() + timedelta(hours=7)) == 1
+    job = marketing.get(f"/members/imports/{job_id}").json()
+    assert job["status"] == "failed" and job["error"]["code"] == "import_abandoned"
+    assert not ImportChunk.objects.exists()

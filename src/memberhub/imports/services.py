@@ -18,10 +18,12 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
@@ -177,6 +179,28 @@ def job_run(*, job_id: int) -> ImportJob:
         ImportChunk.objects.filter(job_id=job_id).delete()  # the file's personal data goes with it
     job.refresh_from_db()
     return job
+
+
+ABANDONED_AFTER = timedelta(hours=6)
+
+
+def jobs_abandoned_fail(*, now: datetime | None = None) -> int:
+    """A job whose worker died (killed mid-run), or whose queued task was lost, would keep its
+    encrypted file forever and show `running` to whoever follows it: after ABANDONED_AFTER
+    untouched it fails (`import_abandoned`) and its file is deleted. Upload it again to retry
+    (rows already in count as existing)."""
+    cutoff = (now or timezone.now()) - ABANDONED_AFTER
+    stale = list(ImportJob.objects.filter(
+        Q(status=ImportJob.Status.RUNNING, started_at__lt=cutoff) | Q(status=ImportJob.Status.QUEUED,
+                                                                      created_at__lt=cutoff)
+    ).values_list("pk", flat=True))
+    for job_id in stale:
+        ImportJob.objects.filter(pk=job_id, status__in=(ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)).update(
+            status=ImportJob.Status.FAILED, finished_at=timezone.now(),
+            error={"code": "import_abandoned", "message": str(_("The import stopped before it finished; upload the "
+                                                                "file again.")), "detail": {}})
+        ImportChunk.objects.filter(job_id=job_id).delete()
+    return len(stale)
 
 
 def job_out(job: ImportJob, base: str) -> dict[str, Any]:

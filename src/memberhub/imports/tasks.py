@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from huey.contrib.djhuey import db_task
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
 
-from memberhub.imports.services import job_run
+from memberhub.imports.services import job_run, jobs_abandoned_fail
 
 
 @db_task()
 def import_job_task(job_id: int) -> None:
     job_run(job_id=job_id)
+
+
+@db_periodic_task(crontab(minute="23"))
+def import_jobs_abandoned_task() -> int:
+    return jobs_abandoned_fail()
