@@ -12,7 +12,7 @@ from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext_lazy as _
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
@@ -93,6 +93,8 @@ api = NinjaAPI(
     parser=StrictJsonParser(),
     renderer=Utf8JSONRenderer(),
     docs_url="/docs",
+    # No online validator: it would send the spec's address to validator.swagger.io
+    docs=Swagger(settings={"validatorUrl": None}),
 )
 
 
@@ -176,7 +178,12 @@ def _out_of_range(request: HttpRequest, exc: DataError) -> HttpResponse:
 
 @api.exception_handler(OverflowError)
 def _overflow(request: HttpRequest, exc: OverflowError) -> HttpResponse:
-    """SQLite's driver cannot bind an integer beyond 64 bits (PostgreSQL answers DataError)."""
+    """SQLite's driver cannot bind an integer beyond 64 bits (PostgreSQL answers DataError); a
+    time at the edge of the calendar (year 1 or 9999 with an offset) has no UTC equivalent."""
+    if "date value out of range" in str(exc):
+        return error_response(ValidationFailed(
+            _("A date or time is outside the range that can be stored (years 1 to 9999 in UTC)."),
+            code="datetime_out_of_range"))
     if "SQLite INTEGER" not in str(exc):  # another overflow is a bug
         return _unexpected(request, exc)
     log.warning("value refused by the database on %s %s: %s", request.method, request.path, exc)

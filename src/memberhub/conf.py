@@ -95,6 +95,27 @@ def default_data_dir() -> Path:
     return Path(base) / "memberhub"
 
 
+PRIVATE_UMASK = 0o077
+
+
+def data_dir_private(path: Path) -> None:
+    """Make the data directory 0700 and everything in it readable by its owner only.
+
+    The SQLite database, its WAL, the task queue and the development keys hold session keys
+    and encryption keys: a copy of the database read by another local user logged in as an
+    admin. A directory made by an older version (0755, files 0644) is tightened in place; a
+    file the process does not own (a shared dir by mistake) is left as it is."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for root, dirs, files in os.walk(path):
+        for name in (root, *(os.path.join(root, n) for n in (*dirs, *files))):
+            try:
+                st = os.lstat(name)
+                if st.st_mode & 0o077 and not os.path.islink(name):
+                    os.chmod(name, st.st_mode & 0o700)
+            except OSError:
+                pass
+
+
 def persistent_secret(path: Path, make: Callable[[], str]) -> str:
     """Read a development secret from the data dir, creating it once.
 

@@ -13,8 +13,10 @@ from cryptography.fernet import Fernet
 from django.utils.translation import gettext_lazy as _
 
 from memberhub.conf import (
+    PRIVATE_UMASK,
     ConfigError,
     allowed_hosts_problem,
+    data_dir_private,
     default_data_dir,
     env_bool,
     env_choice,
@@ -36,7 +38,11 @@ if PRODUCTION and DEBUG:
     raise ConfigError("MEMBERHUB_DEBUG must be off when MEMBERHUB_ENV=production")
 
 DATA_DIR = Path(env_str("MEMBERHUB_DATA_DIR") or default_data_dir()).expanduser()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Everything this process creates is its owner's alone (the SQLite database and the -wal/-shm
+# SQLite makes beside it, the task queue, keys, exports): every entry point (the CLI, granian's
+# workers, wsgi) loads these settings before it opens a file.
+os.umask(PRIVATE_UMASK)
+data_dir_private(DATA_DIR)
 
 
 def _secret(name: str, filename: str, make: object) -> str:
@@ -97,8 +103,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "ninja",  # the API docs page from the package's own Swagger UI files (a CSP allows no CDN)
     "huey.contrib.djhuey",
+    # ninja's own Swagger UI files and template (with `{% static %}`): the API docs page works
+    # on a closed network; without the app ninja renders a page that loads them from a CDN
+    "ninja",
     "memberhub.core",
     "memberhub.stores",
     "memberhub.access",
@@ -109,6 +117,7 @@ INSTALLED_APPS = [
     "memberhub.wallet",
     "memberhub.checkout",
     "memberhub.analytics",
+    "memberhub.imports",
 ]
 
 # Session, CSRF, authentication and messages are Django's, stepping aside for a request to
@@ -231,6 +240,8 @@ SESSION_COOKIE_AGE = env_int("MEMBERHUB_SESSION_IDLE_SECONDS", 1800, minimum=60,
 # Bodies above this size answer 413 with the error envelope.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MEMBERHUB_MAX_BODY_BYTES", 2 * 1024 * 1024, minimum=1024)
 MAX_IMPORT_BYTES = env_int("MEMBERHUB_MAX_IMPORT_BYTES", 100 * 1024 * 1024, minimum=1024)
+# what an uploaded .xlsx (a zip) may unpack to; checked before it is parsed (core/tabular.py)
+MAX_IMPORT_UNPACKED_BYTES = env_int("MEMBERHUB_MAX_IMPORT_UNPACKED_BYTES", 500 * 1024 * 1024, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
 DEFAULT_PHONE_REGION = (env_str("MEMBERHUB_PHONE_REGION", "CN") or "CN").upper()

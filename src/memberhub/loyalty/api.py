@@ -6,7 +6,6 @@ import dataclasses
 from datetime import datetime
 from typing import Any, Literal
 
-from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -14,14 +13,15 @@ from ninja import File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from memberhub.access import store_scope
-from memberhub.core.errors import ApplicationError, PayloadTooLarge
+from memberhub.core.errors import ApplicationError
 from memberhub.core.messages import domain_message
 from memberhub.core.pagination import paginate
 from memberhub.core.schemas import ErrorOut
-from memberhub.core.tabular import rows_from_file
 from memberhub.domain.benefits import BasketLine
 from memberhub.domain.errors import DomainError
-from memberhub.loyalty import imports, jobs, points, programme, purchases, quote, selectors, tiering
+from memberhub.imports import services as import_jobs
+from memberhub.imports.schemas import ImportJobOut
+from memberhub.loyalty import jobs, points, programme, purchases, quote, selectors, tiering
 from memberhub.loyalty.members import member_resolve
 from memberhub.loyalty.models import Adjustment, Hold, Purchase, Refund
 from memberhub.loyalty.schemas import (
@@ -41,7 +41,6 @@ from memberhub.loyalty.schemas import (
     ExpiringOut,
     HoldIn,
     HoldOut,
-    ImportReportOut,
     OverrideIn,
     ProgrammeIn,
     ProgrammeOut,
@@ -61,6 +60,7 @@ from memberhub.loyalty.schemas import (
 )
 
 router = Router(tags=["loyalty"])
+PURCHASE_IMPORTS_URL = "/api/v1/loyalty/purchases/imports"
 ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut,
                           422: ErrorOut}
 
@@ -142,15 +142,21 @@ def purchase_bulk(request: HttpRequest, body: BulkIn) -> dict[str, Any]:
     return {**counts, "items": items}
 
 
-@router.post("/purchases/import", response={200: ImportReportOut, **ERRORS},
-             summary="Import purchases from CSV or Excel (also CDNOW text); idempotent per order number")
+@router.post("/purchases/import", response={202: ImportJobOut, **ERRORS, 413: ErrorOut},
+             summary="Import purchases from CSV or Excel (also CDNOW text) as a background job; idempotent per "
+                     "order number")
 def purchase_import(request: HttpRequest, file: File[UploadedFile], create_members: bool = False,
-                    source: str | None = None) -> dict[str, Any]:
-    if file.size and file.size > settings.MAX_IMPORT_BYTES:
-        raise PayloadTooLarge(_("The file is too large."))
-    report = imports.orders_import(actor=_actor(request), rows=rows_from_file(file.open("rb"), filename=file.name or ""),
-                                   create_members=create_members, source=source)
-    return report.as_dict()
+                    source: str | None = None) -> Status[dict[str, Any]]:
+    job = import_jobs.job_create(actor=_actor(request), kind="orders", fh=file.open("rb"), filename=file.name or "",
+                                 size=file.size, options={"create_members": create_members, "source": source})
+    return Status(202, import_jobs.job_out(job, PURCHASE_IMPORTS_URL))
+
+
+@router.get("/purchases/imports/{job_id}", response={200: ImportJobOut, **ERRORS},
+            summary="A purchases import's progress and report")
+def purchase_import_get(request: HttpRequest, job_id: int) -> dict[str, Any]:
+    return import_jobs.job_out(import_jobs.job_get(actor=_actor(request), kind="orders", job_id=job_id),
+                               PURCHASE_IMPORTS_URL)
 
 
 @router.get("/purchases/{purchase_id}", response={200: PurchaseOut, **ERRORS}, summary="Read a purchase")

@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from itertools import chain
 from typing import Any
@@ -116,6 +116,16 @@ class _Order:
 class _Bad(Exception):
     def __init__(self, code: str, message: str = "") -> None:
         self.code, self.message = code, message
+
+
+def columns_missing(keys: list[str]) -> list[str]:
+    """The columns a purchases file cannot do without: CDNOW's four, or an order number, a time
+    and what was paid (by any of their names)."""
+    if keys == [" ".join(_CDNOW)] or (len(keys) == 1 and keys[0].split() == list(_CDNOW)) or set(_CDNOW) <= set(keys):
+        return []
+    have = set(keys)
+    needed = {"order_no": ("order_no",), "at": ("at",), "paid": ("paid", "paid_fen")}
+    return [name for name, fields in needed.items() if not any(have & set(ALIASES[f]) for f in fields)]
 
 
 def _pick(row: dict[str, Any], name: str) -> Any:
@@ -236,7 +246,8 @@ def _orders(rows: Iterable[tuple[int, dict[str, Any]]], report: OrdersImportRepo
                 raise _Bad("at_required")
             try:
                 at = _when(raw_at, tz)
-            except ValueError:
+                at.astimezone(UTC)  # year 1 or 9999 with an offset has no UTC time: refused here
+            except (ValueError, OverflowError):
                 raise _Bad("at_invalid", str(raw_at)[:40]) from None
             paid_fen = _fen(row, "paid")
             if paid_fen is None or paid_fen < 0:

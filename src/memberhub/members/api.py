@@ -3,22 +3,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest
-from django.utils.translation import gettext_lazy as _
 from ninja import File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from memberhub.access import store_scope
-from memberhub.core.errors import PayloadTooLarge
 from memberhub.core.pagination import paginate
 from memberhub.core.schemas import ErrorOut, ReasonIn
-from memberhub.core.tabular import rows_from_file
-from memberhub.members import duplicates, imports, merge, privacy, selectors, services
+from memberhub.imports import services as import_jobs
+from memberhub.imports.schemas import ImportJobOut
+from memberhub.members import duplicates, merge, privacy, selectors, services
 from memberhub.members.presenters import member_public
 from memberhub.members.schemas import (
     DuplicateOut,
-    ImportReportOut,
     MemberIn,
     MemberOut,
     MemberPage,
@@ -27,6 +24,7 @@ from memberhub.members.schemas import (
 )
 
 router = Router(tags=["members"])
+IMPORTS_URL = "/api/v1/members/imports"
 ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
@@ -85,15 +83,19 @@ def member_merge(request: HttpRequest, body: MergeIn) -> dict[str, Any]:
     return _out(request, member)
 
 
-@router.post("/import", response={200: ImportReportOut, **ERRORS}, summary="Import members from CSV or Excel")
-def member_import(request: HttpRequest, file: File[UploadedFile]) -> dict[str, Any]:
-    if file.size and file.size > settings.MAX_IMPORT_BYTES:
-        raise PayloadTooLarge(_("The file is too large."))
-    report = imports.members_import(
-        actor=request.auth,  # type: ignore[attr-defined]
-        rows=rows_from_file(file.open("rb"), filename=file.name or ""),
-    )
-    return report.as_dict()
+@router.post("/import", response={202: ImportJobOut, **ERRORS, 413: ErrorOut},
+             summary="Import members from CSV or Excel (a background job: follow its url)")
+def member_import(request: HttpRequest, file: File[UploadedFile]) -> Status[dict[str, Any]]:
+    job = import_jobs.job_create(actor=request.auth, kind="members", fh=file.open("rb"),  # type: ignore[attr-defined]
+                                 filename=file.name or "", size=file.size)
+    return Status(202, import_jobs.job_out(job, IMPORTS_URL))
+
+
+@router.get("/imports/{job_id}", response={200: ImportJobOut, **ERRORS},
+            summary="A members import's progress and report")
+def member_import_get(request: HttpRequest, job_id: int) -> dict[str, Any]:
+    job = import_jobs.job_get(actor=request.auth, kind="members", job_id=job_id)  # type: ignore[attr-defined]
+    return import_jobs.job_out(job, IMPORTS_URL)
 
 
 @router.get("/{member_id}", response={200: MemberOut, **ERRORS}, summary="Read a member")

@@ -89,6 +89,11 @@ class ImportReport:
         }
 
 
+def columns_missing(keys: list[str]) -> list[str]:
+    """The columns a members file cannot do without (by any of their names): the phone."""
+    return [] if set(keys) & set(ALIASES["phone"]) else ["phone"]
+
+
 def _pick(row: dict[str, Any], name: str) -> Any:
     for alias in ALIASES[name]:
         if alias in row and row[alias] not in (None, ""):
