@@ -76,6 +76,8 @@ TABLE: dict[str, Refuse | Serve | str] = {
     "POST /members/merge": Refuse(lambda a, w: a.post("/members/merge", {
         "survivor_id": w["member"].pk, "absorbed_id": w["member2"].pk, "reason": "same person"})),
     "POST /members/import": "imports into the caller's stores (home_store checked per row)",
+    "GET /members/imports/{job_id}": "a job is seen by whoever started it and by importers of every store, "
+                                     "else 404 (tests/imports/test_jobs.py)",
     "GET /members/{member_id}": Refuse(lambda a, w: a.get(f"/members/{_sh_member(w)}")),
     "PATCH /members/{member_id}": Refuse(lambda a, w: a.patch(f"/members/{_sh_member(w)}", {"name": "改名"})),
     "POST /members/{member_id}/freeze": Refuse(lambda a, w: a.post(f"/members/{_sh_member(w)}/freeze",
@@ -91,6 +93,8 @@ TABLE: dict[str, Refuse | Serve | str] = {
     "POST /loyalty/purchases/bulk": Serve(lambda a, w, s: a.post("/loyalty/purchases/bulk", {"purchases": [{
         "member_id": w["member"].pk, "channel": "offline", "order_no": f"PB-{s}", "store": s, "paid_fen": 1_000}]})),
     "POST /loyalty/purchases/import": "imports purchases at the stores named per row, each checked",
+    "GET /loyalty/purchases/imports/{job_id}": "a job is seen by whoever started it and by importers of every "
+                                               "store, else 404 (tests/imports/test_jobs.py)",
     "GET /loyalty/purchases/{purchase_id}": Refuse(lambda a, w: a.get(f"/loyalty/purchases/{w['purchase_id']}")),
     "POST /loyalty/purchases/claim": "answers 405 today (issue 15, h4-contract); the service refuses another "
                                      "store's receipt (test_a_receipt_of_another_store_cannot_be_claimed)",
@@ -211,6 +215,7 @@ TABLE: dict[str, Refuse | Serve | str] = {
     "POST /auth/apikeys": CHAIN + " (access tests)",
     "POST /auth/apikeys/{prefix}/revoke": CHAIN + " (access tests)",
     "POST /auth/staff": CHAIN + " (access tests)",
+    "PATCH /auth/staff/{username}": "staff accounts: grants within the caller's own stores and role (tests/access/test_grants.py)",
     "GET /stores": "lists the caller's stores only (test_store_scope.py)",
     "POST /stores": CHAIN,
     "GET /audit": "refused to a store-scoped caller (test_store_scope.py)",
