@@ -81,7 +81,7 @@ def draw_order() -> rules.DrawOrder:
 
 def _move(wallet: Wallet, *, kind: str, principal: int, bonus: int, ref: str, actor: Principal,
           now: datetime, store: Store | None = None, channel: str = "", rule_id: str = "",
-          original: WalletMovement | None = None) -> WalletMovement:
+          original: WalletMovement | None = None, requested_fen: int | None = None) -> WalletMovement:
     """Apply a signed change to both buckets and append its movement."""
     moved = Wallet.objects.filter(pk=wallet.pk, principal_fen__gte=-principal, bonus_fen__gte=-bonus).update(
         principal_fen=F("principal_fen") + principal, bonus_fen=F("bonus_fen") + bonus, updated_at=now)
@@ -90,12 +90,28 @@ def _move(wallet: Wallet, *, kind: str, principal: int, bonus: int, ref: str, ac
     wallet.refresh_from_db(fields=["principal_fen", "bonus_fen"])
     return WalletMovement.objects.create(
         wallet=wallet, kind=kind, principal_fen=principal, bonus_fen=bonus, principal_after_fen=wallet.principal_fen,
-        bonus_after_fen=wallet.bonus_fen, ref=ref, original=original, rule_id=rule_id, channel=channel, store=store,
+        bonus_after_fen=wallet.bonus_fen, ref=ref, requested_fen=requested_fen, original=original, rule_id=rule_id, channel=channel, store=store,
         actor_label=actor.label, at=now)
 
 
 def _replayed(wallet: Wallet, kind: str, ref: str) -> WalletMovement | None:
     return WalletMovement.objects.filter(wallet=wallet, kind=kind, ref=ref).first()
+
+
+def replay_check(*, requested_fen: int, asked_fen: int, order_no: str | None = None,
+                 original_ref: str | None = None) -> None:
+    """A reference (payment ref, order number, refund number) names one effect: used again for
+    another amount (or a refund for another order) it is refused, 409 `ref_reused`, as a
+    top-up is, never answered with the first movement as if it were the same request."""
+    if requested_fen != asked_fen or (order_no is not None and original_ref != order_no):
+        raise Conflict(_("This reference was already used for another amount or order."), code="ref_reused",
+                       detail={"amount_fen": requested_fen})
+
+
+def _spend_asked(movement: WalletMovement) -> int:
+    # rows from before requested_fen was kept: a payment that was not partial drew what it asked
+    drawn = -(movement.principal_fen + movement.bonus_fen)
+    return movement.requested_fen if movement.requested_fen is not None else drawn
 
 
 def _ref(ref: str) -> str:
@@ -144,6 +160,7 @@ def wallet_spend(*, actor: Principal, member_id: int, amount_fen: int, order_no:
     with transaction.atomic():
         wallet = wallet_locked_live(member_id)
         if (done := _replayed(wallet, WalletMovement.Kind.SPEND, ref)) is not None:
+            replay_check(requested_fen=_spend_asked(done), asked_fen=amount_fen)
             return done
         draw = rules.wallet_draw(balance=rules.WalletBalance(principal_fen=wallet.principal_fen,
                                                              bonus_fen=wallet.bonus_fen),
@@ -152,7 +169,7 @@ def wallet_spend(*, actor: Principal, member_id: int, amount_fen: int, order_no:
             raise Conflict(_("The balance is too low."), code="insufficient_balance",
                            detail={"amount_fen": amount_fen, "balance_fen": 0, "missing_fen": amount_fen})
         movement = _move(wallet, kind=WalletMovement.Kind.SPEND, principal=-draw.principal_fen, bonus=-draw.bonus_fen,
-                         ref=ref, actor=actor, now=now, store=the_store, channel=channel)
+                         ref=ref, actor=actor, now=now, store=the_store, channel=channel, requested_fen=amount_fen)
         audit_record(actor=actor, action="wallet.spend", target=wallet,
                      after={"principal_fen": -draw.principal_fen, "bonus_fen": -draw.bonus_fen, "ref": ref})
     return movement
@@ -169,6 +186,8 @@ def wallet_refund(*, actor: Principal, member_id: int, order_no: str, amount_fen
     with transaction.atomic():
         wallet = wallet_locked_live(member_id)
         if (done := _replayed(wallet, WalletMovement.Kind.REFUND, ref)) is not None:
+            replay_check(requested_fen=done.principal_fen + done.bonus_fen, asked_fen=amount_fen, order_no=order_no,
+                         original_ref=done.original.ref if done.original is not None else None)
             return done
         spend = WalletMovement.objects.filter(wallet=wallet, kind=WalletMovement.Kind.SPEND, ref=order_no).first()
         if spend is None:
