@@ -10,7 +10,7 @@ class LoyaltyConfig(AppConfig):
 
     def ready(self) -> None:
         from memberhub.core.demo import DEMO_LOADERS
-        from memberhub.loyalty import hooks, tasks  # noqa: F401  (registers the periodic jobs)
+        from memberhub.loyalty import checks, hooks, tasks  # noqa: F401  (registers the checks and periodic jobs)
         from memberhub.members.hooks import ERASE_HOOKS, EXPORT_HOOKS, MERGE_HOOKS
 
         for registry, hook in ((MERGE_HOOKS, hooks.on_merge), (ERASE_HOOKS, hooks.on_erase),
