@@ -49,8 +49,8 @@ def member_merge(*, actor: Principal, survivor_id: int, absorbed_id: int, reason
         absorbed_was_frozen = absorbed.status == Member.Status.FROZEN
         absorbed.status = Member.Status.MERGED
         absorbed.merged_into = survivor
-        absorbed.phone_index = None
-        absorbed.email_index = None
+        # its phone and email index stay: looked up by them, it resolves to the survivor
+        # (services.member_holding); leaving the live set releases them for the survivor's use
         # Every app moves its rows (each locking its own) before a member row is written: a
         # till's earn holds the account it locked, then takes KEY SHARE on the member for its
         # purchase, and writing a member row whose unique indexes change takes FOR UPDATE:
@@ -58,7 +58,7 @@ def member_merge(*, actor: Principal, survivor_id: int, absorbed_id: int, reason
         for hook in MERGE_HOOKS:
             hook(survivor, absorbed, actor)
 
-        absorbed.save()  # first, releasing its unique indexes, so the survivor may take its email
+        absorbed.save()  # first, leaving the live members' unique indexes, so the survivor may take its email
 
         for name in _FILLABLE:
             if not getattr(survivor, name) and name not in ("email_enc", "email_index"):

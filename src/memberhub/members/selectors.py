@@ -12,7 +12,7 @@ from memberhub.access.roles import Cap
 from memberhub.core.errors import NotFound, ValidationFailed
 from memberhub.domain.member_identity import luhn_valid, member_no_parse
 from memberhub.members.models import Member
-from memberhub.members.services import LIVE, phone_index_of
+from memberhub.members.services import LIVE, member_holding, phone_index_of, survivor_of
 
 
 def member_scope(actor: Principal) -> QuerySet[Member]:
@@ -31,19 +31,22 @@ def member_get(*, actor: Principal, member_id: int) -> Member:
 
 
 def member_lookup(*, actor: Principal, key: str) -> Member:
-    """Find a live member by what the till has: a phone (any format), a card code or a member number."""
+    """Find a live member by what the till has: a phone (any format), a card code or a member
+    number. Those of a merged member find the member it was merged into."""
     key = key.strip()
-    qs = member_scope(actor).filter(status__in=LIVE)
-    member = None
+    found = None
     if key.isdigit() and len(key) == 16 and luhn_valid(key):
-        member = qs.filter(card_code=key).first()
-    if member is None and (pk := member_no_parse(key)) is not None:
-        member = qs.filter(pk=pk).first()
-    if member is None:
+        found = Member.objects.filter(card_code=key).first()
+    if found is None and (pk := member_no_parse(key)) is not None:
+        found = Member.objects.filter(pk=pk).first()
+    if found is not None:
+        found = survivor_of(found)
+    if found is None:
         try:
-            member = qs.filter(phone_index=phone_index_of(key)).first()
+            found = member_holding("phone_index", phone_index_of(key))
         except ValidationFailed:  # not a phone either: fall through to not found
-            member = None
+            found = None
+    member = member_scope(actor).filter(status__in=LIVE, pk=found.pk).first() if found is not None else None
     if member is None:
         raise NotFound(_("No such member."), code="member_not_found")
     return member
@@ -62,8 +65,9 @@ def member_list(
 ) -> QuerySet[Member]:
     qs = member_scope(actor)
     qs = qs.filter(status=status) if status else qs.filter(status__in=LIVE)
-    if phone:
-        qs = qs.filter(phone_index=phone_index_of(phone))
+    if phone:  # a merged member's phone lists the member it was merged into
+        holder = member_holding("phone_index", phone_index_of(phone))
+        qs = qs.filter(pk=holder.pk if holder is not None else None)
     if name:
         qs = qs.filter(name__icontains=name.strip())
     if store:

@@ -87,11 +87,38 @@ def _store_for(actor: Principal, code: str | None) -> Store | None:
     return store_for_actor(actor=actor, code=code)
 
 
+# A merged member keeps its phone and email index (only live members are unique on them), so
+# what it was known by still finds the member it was merged into. Erasing that survivor clears
+# them (privacy.member_erase), so a merged member holds an index only while its survivor lives.
+HOLDING = (*LIVE, Member.Status.MERGED)
+
+
+def survivor_of(member: Member) -> Member | None:
+    """The live member a merged one ended in (following merges of merges); None when erased."""
+    seen = {member.pk}
+    while member.status == Member.Status.MERGED and member.merged_into_id and member.merged_into_id not in seen:
+        seen.add(member.merged_into_id)
+        member = Member.objects.select_related("home_store").get(pk=member.merged_into_id)
+    return member if member.status in LIVE else None
+
+
+def member_holding(index_field: str, value: str | None, *, exclude_pk: int | None = None) -> Member | None:
+    """Whose phone or email (by blind index) this is: the live member holding it, else the
+    survivor of a merged member that held it. `exclude_pk`: not this member (a member's own)."""
+    if not value:
+        return None
+    live = Member.objects.filter(**{index_field: value}, status__in=LIVE).exclude(pk=exclude_pk).first()
+    if live is not None:
+        return live
+    for merged in Member.objects.filter(**{index_field: value}, status=Member.Status.MERGED).order_by("-pk")[:5]:
+        survivor = survivor_of(merged)
+        if survivor is not None and survivor.pk != exclude_pk:
+            return survivor
+    return None
+
+
 def _taken(index_field: str, value: str, *, exclude_pk: int | None = None) -> Member | None:
-    qs = Member.objects.filter(**{index_field: value}, status__in=LIVE)
-    if exclude_pk is not None:
-        qs = qs.exclude(pk=exclude_pk)
-    return qs.first()
+    return member_holding(index_field, value, exclude_pk=exclude_pk)
 
 
 def _conflict(field_name: str, member: Member) -> Conflict:
@@ -139,7 +166,8 @@ def _clean(data: MemberInput) -> dict[str, Any]:
 def member_register(
     *, actor: Principal, data: MemberInput, import_key: str | None = None, now: datetime | None = None
 ) -> Member:
-    """Register a member. The same phone in any format answers 409 with the existing member."""
+    """Register a member. The same phone in any format answers 409 with the existing member
+    (for the phone of a merged member: the member it was merged into, who holds it now)."""
     actor.require(Cap.MEMBERS_WRITE)
     values = _clean(data)
     store = _store_for(actor, data.home_store)
