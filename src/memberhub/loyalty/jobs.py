@@ -122,7 +122,8 @@ def birthdays_award(*, now: datetime | None = None) -> dict[str, int]:
             ledger.credit(account, points, kind=ledger.Kind.EARN, at=now, now=now, why=why, earned=True,
                           terms=ledger.lot_terms(rules=rules, earned_at=now),
                           trace=[{"step": "birthday_points", "value": str(points)}, {"step": "tier", "value": tier}])
-            events.emit(events.MEMBER_BIRTHDAY, member_id=member_id, year=today.year, tier=tier, points=points)
+            events.emit(events.MEMBER_BIRTHDAY, member_id=member_id, year=today.year, tier=tier, points=points,
+                        coupon_template=rules.benefits_for(tier).birthday_coupon_template)
             counts["members"] += 1
             counts["points"] += points
     return counts
