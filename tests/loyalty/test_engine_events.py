@@ -88,14 +88,17 @@ def test_a_29_february_birthday_is_kept_on_28_february_in_other_years(stores: An
     assert [r for _p, r in _birthday_points(leapling)] == ["birthday:2025", "birthday:2028"]
 
 
-def test_frozen_members_count_but_erased_and_merged_ones_do_not(stores: Any) -> None:
+def test_frozen_and_erased_members_get_no_birthday_gift(stores: Any) -> None:
+    """A frozen member earns nothing (docs/members.md), birthday gifts included."""
     from memberhub.members.models import Member
 
     frozen = member(birthday=date(1990, 6, 1))
     gone = member(birthday=date(1990, 6, 1))
+    member(birthday=date(1990, 6, 1))
     Member.objects.filter(pk=frozen.pk).update(status=Member.Status.FROZEN)
     Member.objects.filter(pk=gone.pk).update(status=Member.Status.ERASED)
     assert birthdays_award(now=_at(2025, 6, 1))["members"] == 1
+    assert _birthday_points(frozen) == []
 
 
 def test_registration_earns_the_configured_points_and_the_welcome_coupon(

@@ -296,7 +296,7 @@ def _points(store_ids: list[int] | None, start: dt.datetime, end: dt.datetime, t
         else:
             per_month[expiry_month(row["expires_at"], timezone=zone)] += int(row["points"])
     months = [{"month": m.strftime("%Y-%m"), "points": per_month[m]} for m in sorted(per_month)]
-    outstanding = sum(int(m["points"]) for m in months) + no_expiry
+    outstanding = sum(per_month.values()) + no_expiry
     pending = int(lots.filter(pending=True).aggregate(s=Sum("remaining"))["s"] or 0)
     return {
         **moves,

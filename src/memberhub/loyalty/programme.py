@@ -237,8 +237,8 @@ class ProgrammeInvalid(ApplicationError):
 
     status = 503
     code = "programme_invalid"
-    default_message = _("The loyalty programme's stored configuration is not valid; "
-                        "an operator must correct it before points can be earned or spent.")
+    default_message = _(
+        "The loyalty programme's stored configuration is not valid; an operator must correct it before points can be earned or spent.")  # noqa: E501
 
 
 def programme_problems(raw: Any) -> list[str]:

@@ -65,8 +65,10 @@ def member_merge(*, actor: Principal, survivor_id: int, absorbed_id: int, reason
                 setattr(survivor, name, getattr(absorbed, name))
         if not survivor.email_enc and taken_email[0]:
             survivor.email_enc, survivor.email_index = taken_email
-        if absorbed_was_frozen:  # a freeze (e.g. for fraud) must not be escaped by merging
+        if absorbed_was_frozen and survivor.status != Member.Status.FROZEN:
+            # a freeze (e.g. for fraud) must not be escaped by merging
             survivor.status = Member.Status.FROZEN
+            survivor.frozen_at = timezone.now()
         survivor.registered_at = min(survivor.registered_at, absorbed.registered_at)
         survivor.save()
 

@@ -67,7 +67,7 @@ def member_list(
     qs = qs.filter(status=status) if status else qs.filter(status__in=LIVE)
     if phone:  # a merged member's phone lists the member it was merged into
         holder = member_holding("phone_index", phone_index_of(phone))
-        qs = qs.filter(pk=holder.pk if holder is not None else None)
+        qs = qs.filter(pk=holder.pk) if holder is not None else qs.none()
     if name:
         qs = qs.filter(name__icontains=name.strip())
     if store:

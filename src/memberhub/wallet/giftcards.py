@@ -31,6 +31,8 @@ from memberhub.core.crypto import blind_index
 from memberhub.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from memberhub.domain import wallet as rules
 from memberhub.domain.coupon_codes import code_normalize, code_verify, codes_generate
+from memberhub.domain.member_status import Act
+from memberhub.members.services import member_act_check
 from memberhub.wallet.models import GiftCard, GiftCardMovement
 from memberhub.wallet.services import MAX_AMOUNT_FEN, _amount, _ref, _store, replay_check
 
@@ -144,6 +146,8 @@ def gift_card_spend(*, actor: Principal, code: str, amount_fen: int, order_no: s
                          asked_fen=amount_fen)
             return done
         _usable(card, now)
+        if card.member_id is not None:  # a card bound to a frozen member is frozen with them
+            member_act_check(card.member_id, Act.STORED_VALUE)
         draw = rules.gift_card_draw(card=rules.GiftCard(code=card.code, balance_fen=card.balance_fen),
                                     amount_fen=amount_fen, allow_partial=allow_partial)
         if draw.drawn_fen == 0:

@@ -21,7 +21,9 @@ from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
 from memberhub.core.errors import Conflict, NotFound, ValidationFailed
 from memberhub.domain import wallet as rules
+from memberhub.domain.member_status import Act
 from memberhub.members.models import Member
+from memberhub.members.services import member_act_check
 from memberhub.stores.models import Store
 from memberhub.stores.selectors import store_for_actor
 from memberhub.wallet.models import TopUpRule, Wallet, WalletConfig, WalletMovement
@@ -64,13 +66,17 @@ def wallet_locked(member_id: int) -> Wallet:
     return wallet
 
 
-def wallet_locked_live(member_id: int) -> Wallet:
+def wallet_locked_live(member_id: int, act: Act | None = None) -> Wallet:
     """`wallet_locked` for a member checked as live before the transaction: checked again
     under the lock, as a merge (which empties the absorbed wallet into the survivor's) or an
-    erasure may have committed meanwhile, and money must not be booked on a merged member."""
+    erasure may have committed meanwhile, and money must not be booked on a merged member.
+    With `act` (a top-up or a payment) the member's status must allow it: a freeze that
+    committed meanwhile refuses it (409 `member_frozen`, `member_act_check`)."""
     wallet = wallet_locked(member_id)
     if Member.objects.filter(pk=member_id, status__in=(Member.Status.ERASED, Member.Status.MERGED)).exists():
         raise Conflict(_("This member was erased or merged."), code="member_not_live")
+    if act is not None:
+        member_act_check(member_id, act)
     return wallet
 
 
@@ -131,7 +137,7 @@ def wallet_topup(*, actor: Principal, member_id: int, amount_fen: int, payment_r
     _member(actor, member_id, spending=True, scoped=True)
     the_store = _store(actor, store)
     with transaction.atomic():
-        wallet = wallet_locked_live(member_id)
+        wallet = wallet_locked_live(member_id, Act.STORED_VALUE)
         if (done := _replayed(wallet, WalletMovement.Kind.TOPUP, ref)) is not None:
             if done.principal_fen != amount_fen:
                 raise Conflict(_("This payment reference was used for another amount."), code="ref_reused")
@@ -158,7 +164,7 @@ def wallet_spend(*, actor: Principal, member_id: int, amount_fen: int, order_no:
     _member(actor, member_id, spending=True, scoped=True)
     the_store = _store(actor, store)
     with transaction.atomic():
-        wallet = wallet_locked_live(member_id)
+        wallet = wallet_locked_live(member_id, Act.STORED_VALUE)
         if (done := _replayed(wallet, WalletMovement.Kind.SPEND, ref)) is not None:
             replay_check(requested_fen=_spend_asked(done), asked_fen=amount_fen)
             return done
