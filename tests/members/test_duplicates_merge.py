@@ -262,3 +262,20 @@ def test_erasing_the_survivor_forgets_the_merged_members_phone_too(
     assert (absorbed.phone_enc, absorbed.phone_index, absorbed.email_index, absorbed.name) == (None, None, None, "")
     assert service.get("/members/lookup", params={"key": "13800138001"}).status_code == 404
     assert service.post("/members", {"phone": "13800138001", "home_store": "SH"}).status_code == 201
+
+
+def test_members_merged_before_the_rule_get_their_phone_back_by_the_migration(
+        service: Api, pair: tuple[Member, Member]) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    survivor, absorbed = pair
+    _merge(service, survivor, absorbed)
+    Member.objects.filter(pk=absorbed.pk).update(phone_index=None, email_index=None)  # as merges used to leave it
+    frozen = member_make(phone="13900139000")
+    Member.objects.filter(pk=frozen.pk).update(status="frozen")
+    backfill = importlib.import_module("memberhub.members.migrations.0003_backfill_merged_index_frozen_at")
+    backfill.forwards(apps, None)
+    assert service.get("/members/lookup", params={"key": "13800138001"}).json()["id"] == survivor.pk
+    assert Member.objects.get(pk=frozen.pk).frozen_at is not None
