@@ -149,3 +149,23 @@ def test_an_earn_that_waited_for_a_freeze_is_refused(make_key: Any, stores: Any)
     assert not isinstance(r, Exception), r
     assert (r.status_code, r.json()["code"]) == (409, "member_frozen"), r.content
     assert not Purchase.objects.filter(order_no="W-1").exists()
+
+
+@pytest.mark.django_db
+def test_a_frozen_members_gift_card_and_points_exchange_are_refused(admin_api: Any) -> None:
+    from memberhub.wallet.giftcards import gift_cards_issue
+    from memberhub.wallet.models import GiftCard
+
+    m = member()
+    adjustment_request(actor=SYSTEM, points=900, reason="welcome", member_id=m.pk)
+    [card] = gift_cards_issue(actor=SYSTEM, count=1, amount_fen=3000, batch_ref="B-F")
+    GiftCard.objects.filter(pk=card.pk).update(member=m)
+    exchangeable = template_make(points_price=500)
+    member_set_frozen(actor=SYSTEM, member_id=m.pk, frozen=True, reason="fraud check")
+    r = admin_api.post(f"/wallet/gift-cards/{card.code}/spend", {"amount_fen": 1000, "order_no": "G-1"})
+    assert (r.status_code, r.json()["code"]) == (409, "member_frozen"), r.content
+    r = admin_api.post(f"/coupons/templates/{exchangeable.pk}/exchange", {"member_id": m.pk})
+    assert (r.status_code, r.json()["code"]) == (409, "member_frozen"), r.content
+    assert GiftCard.objects.get(pk=card.pk).balance_fen == 3000
+    assert not Coupon.objects.filter(member=m).exists()
+    assert PointsAccount.objects.get(member=m).balance == 900
