@@ -107,9 +107,12 @@ def test_it_audits_freeze_and_unfreeze(service: Api, member: Member) -> None:
     service.post(f"/members/{member.pk}/unfreeze", {"reason": "card found"})
     [freeze] = _entries("member.freeze", member)
     [unfreeze] = _entries("member.unfreeze", member)
-    assert (freeze.before, freeze.after, freeze.reason) == ({"status": "active"}, {"status": "frozen"}, "lost card")
-    assert (unfreeze.before, unfreeze.after, unfreeze.reason) == ({"status": "frozen"}, {"status": "active"},
-                                                                  "card found")
+    assert (freeze.before, freeze.after, freeze.reason) == (
+        {"status": "active", "frozen_at": None}, {"status": "frozen"}, "lost card")
+    assert (unfreeze.before["status"], unfreeze.after["status"], unfreeze.reason) == ("frozen", "active", "card found")
+    # the unfreeze also records how far the member's entitlements moved (docs/members.md)
+    assert unfreeze.before["frozen_at"] is not None and unfreeze.after["extended_by_seconds"] >= 0
+    assert unfreeze.after["points_lots_extended"] == unfreeze.after["coupons_extended"] == 0
 
 
 def test_it_audits_a_merge_on_both_members(service: Api, member: Member) -> None:

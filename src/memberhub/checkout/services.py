@@ -44,6 +44,7 @@ from memberhub.coupons.checkout import (
     coupons_redeem_for_order,
     coupons_restore_for_refund,
 )
+from memberhub.domain.member_status import Act
 from memberhub.loyalty import ledger
 from memberhub.loyalty.members import member_resolve
 from memberhub.loyalty.models import PointsAccount, Purchase
@@ -222,7 +223,8 @@ def _tender_check(movement: Any, now: datetime, what: str) -> None:
 
 def _checkout(actor: Principal, data: CheckoutInput, store: Store | None, member: Member | None, fingerprint: str,
               now: datetime) -> dict[str, Any]:
-    account = ledger.account_lock_resolved(member.pk) if member is not None else None
+    # a frozen member checks out nothing (409 member_frozen): no earn, points, coupons or stored value
+    account = ledger.account_lock_resolved(member.pk, Act.PURCHASE) if member is not None else None
     tier, basket = _tier_basket(data, account)
     member_id = member.pk if member is not None else None
     store_id = store.pk if store is not None else None

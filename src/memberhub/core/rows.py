@@ -395,6 +395,29 @@ def fetch(model: type[M], where: str, params: Sequence[Any], *, for_update: bool
     return model.from_db(db.alias, names, _from_db(db, fields, row))
 
 
+def fetch_joined(model: type[M], join: str, where: str, params: Sequence[Any], *, lock: str) -> M | None:
+    """`fetch` over a join: the model's table is `t`, `join` adds the others (`JOIN … ON …`),
+    `lock` is the row-lock clause where the database has row locks (`FOR UPDATE OF t FOR KEY
+    SHARE OF m`: a locked joined row that changed meanwhile is read again, and `where`
+    checked again on it, which an `EXISTS` over an unlocked table is not)."""
+    db = _db()
+    lock = lock if db.features.has_select_for_update else ""
+    key = ("fetch_joined", db.vendor, model, join, where, lock)
+    plan = _plans.get(key)
+    if plan is None:
+        fields = list(model._meta.concrete_fields)
+        sql = (f"SELECT {', '.join('t.' + _qn(db, f.column) for f in fields)} FROM {_qn(db, model._meta.db_table)} t "
+               f"{join} WHERE {where} LIMIT 1 {lock}")
+        plan = _plans[key] = (_sql(db, sql), fields, [f.attname for f in fields])
+    sql, fields, names = plan
+    cursor = _run(db, sql, params)
+    row = cursor.fetchone()
+    cursor.close()
+    if row is None:
+        return None
+    return model.from_db(db.alias, names, _from_db(db, fields, row))
+
+
 def add(model: type[Model], pk: Any, deltas: dict[str, int]) -> int:
     """UPDATE … SET col = col + delta … WHERE pk (a counter is never read-modify-written);
     the row count."""

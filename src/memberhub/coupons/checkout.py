@@ -40,7 +40,9 @@ from memberhub.domain.coupon_stack import (
     coupon_restore_decide,
 )
 from memberhub.domain.coupon_validate import CouponDiscount
+from memberhub.domain.member_status import Act
 from memberhub.members.models import Member
+from memberhub.members.services import member_act_check
 from memberhub.stores.models import Store
 
 MAX_CODES = 20
@@ -251,6 +253,8 @@ def coupons_redeem_for_order(*, actor: Principal, member_id: int | None, codes: 
     if not normalized:
         raise ValidationFailed(_("Give at least one coupon code."), code="codes_required")
     with transaction.atomic():
+        if member_id is not None:  # a frozen member redeems no coupon (409 member_frozen)
+            member_act_check(member_id, Act.REDEEM_COUPON)
         earlier = list(CouponRedemption.objects.select_related("coupon", "reversal", "member")
                        .filter(channel=channel, order_no=order_no).order_by("pk"))
         if earlier and not _order_in_scope(actor, earlier):  # another store's order: say nothing of it

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.db.models import F
 from django.utils import timezone
 
 from memberhub.access.principal import Principal, system_principal
 from memberhub.core import events
 from memberhub.core.output import Writer
+from memberhub.domain.member_status import frozen_extension
 from memberhub.domain.tiers import Mode
 from memberhub.loyalty import ledger
 from memberhub.loyalty.models import PointsAccount, PointsEntry, PointsLot, Purchase, TierChange
@@ -32,6 +34,20 @@ def on_member_registered(*, member_id: int, **_: Any) -> None:
         return
     action_award(actor=system_principal("event:member.registered"), action=REGISTRATION, member_id=member_id,
                  reference=REGISTRATION)
+
+
+def on_unfreeze(member: Member, frozen_at: datetime, unfrozen_at: datetime, actor: Principal) -> dict[str, int]:
+    """Inside the unfreeze's transaction: the member's unexpired lots (unexpired when frozen:
+    the expiry job leaves a frozen member's lots alone) expire the time frozen later.
+
+    Not under the account's lock: the unfreeze holds the member row, which an earn waiting
+    at the account would wait for in turn; nothing spends a frozen member's lots meanwhile."""
+    delta = frozen_extension(frozen_at=frozen_at, unfrozen_at=unfrozen_at)
+    if not delta:
+        return {}
+    moved = PointsLot.objects.filter(account__member_id=member.pk, remaining__gt=0, expires_at__gt=frozen_at) \
+        .update(expires_at=F("expires_at") + delta)
+    return {"points_lots_extended": moved}
 
 
 def on_merge(survivor: Member, absorbed: Member, actor: Principal) -> None:

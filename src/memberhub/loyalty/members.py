@@ -14,7 +14,7 @@ from memberhub.core import rows
 from memberhub.core.errors import Conflict, NotFound, ValidationFailed
 from memberhub.domain.member_identity import luhn_valid, member_no_parse
 from memberhub.members.models import Member
-from memberhub.members.services import phone_index_of
+from memberhub.members.services import member_holding, phone_index_of
 
 LIVE = (Member.Status.ACTIVE, Member.Status.FROZEN)
 
@@ -48,7 +48,8 @@ def member_resolve(*, member_id: int | None = None, key: str | None = None, acto
             member = Member.objects.filter(pk=pk).first()
         if member is None:
             try:
-                member = Member.objects.filter(phone_index=phone_index_of(key), status__in=LIVE).first()
+                # a merged member's phone finds the member it was merged into
+                member = member_holding("phone_index", phone_index_of(key))
             except ValidationFailed:
                 member = None
     else:

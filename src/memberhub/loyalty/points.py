@@ -20,6 +20,7 @@ from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
 from memberhub.core.errors import Conflict, NotFound, ValidationFailed
+from memberhub.domain.member_status import Act
 from memberhub.domain.points_adjust import adjust_approval_check, adjust_needs_approval
 from memberhub.domain.points_redeem import redeem_deduction, redeem_limit
 from memberhub.domain.points_rules import ActionAward, action_points
@@ -28,6 +29,7 @@ from memberhub.loyalty.members import member_resolve, member_resolve_in_scope
 from memberhub.loyalty.models import Adjustment, Hold, PointsAccount, PointsEntry
 from memberhub.loyalty.programme import rules_current
 from memberhub.members.models import Member
+from memberhub.members.services import member_act_check
 
 
 def _spender(actor: Principal, member_id: int | None, key: str | None, store_id: int | None = None) -> Member:
@@ -75,7 +77,7 @@ def points_redeem(*, actor: Principal, points: int, member_id: int | None = None
     now = now or timezone.now()
     member = _spender(actor, member_id, member_key, store_id)
     with transaction.atomic():
-        account = ledger.account_lock_resolved(member.pk)
+        account = ledger.account_lock_resolved(member.pk, Act.REDEEM_POINTS)
         ledger.housekeep(account, now)
         fen = _deduction(points, order_fen, account.balance - account.pending) if order_fen is not None else 0
         why = ledger.Why(rule="cash" if order_fen is not None else "reward", actor=actor.label,
@@ -96,7 +98,7 @@ def hold_create(*, actor: Principal, points: int, member_id: int | None = None, 
     member = _spender(actor, member_id, member_key)
     rules = rules_current()
     with transaction.atomic():
-        account = ledger.account_lock_resolved(member.pk)
+        account = ledger.account_lock_resolved(member.pk, Act.REDEEM_POINTS)
         ledger.housekeep(account, now)
         fen = _deduction(points, order_fen, account.balance - account.pending) if order_fen is not None else 0
         hold = Hold.objects.create(account=account, points=points, deduction_fen=fen, reference=reference,
@@ -124,13 +126,14 @@ def hold_confirm(*, actor: Principal, hold_id: int, now: datetime | None = None)
     actor.require(Cap.POINTS_REDEEM)
     now = now or timezone.now()
     with transaction.atomic():
-        hold, _account = _hold_locked(actor, hold_id)
+        hold, account = _hold_locked(actor, hold_id)
         if hold.state == Hold.State.CONFIRMED:
             return hold
         if hold.state == Hold.State.RELEASED:
             raise Conflict(_("This hold was released."), code="hold_released")
         if now >= hold.expires_at:
             raise Conflict(_("This hold has expired."), code="hold_expired")
+        member_act_check(account.member_id, Act.REDEEM_POINTS)  # frozen meanwhile: release it instead
         Hold.objects.filter(pk=hold.pk).update(state=Hold.State.CONFIRMED, settled_at=now)
         hold.state, hold.settled_at = Hold.State.CONFIRMED, now
         audit_record(actor=actor, action="loyalty.hold_confirm", target=hold, after={"points": hold.points})
@@ -266,7 +269,7 @@ def action_award(*, actor: Principal, action: str, member_id: int | None = None,
         raise ValidationFailed(_("Unknown action."), code="unknown_action", detail={"allowed": sorted(rules.actions)})
     member = member_resolve_in_scope(actor=actor, member_id=member_id, key=member_key)
     with transaction.atomic():
-        account = ledger.account_lock_resolved(member.pk)
+        account = ledger.account_lock_resolved(member.pk, Act.EARN)
         if reference:
             first = PointsEntry.objects.filter(account=account, rule=f"action:{action}", reference=reference).first()
             if first is not None:

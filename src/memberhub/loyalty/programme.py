@@ -23,7 +23,7 @@ from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
 from memberhub.core import rows
-from memberhub.core.errors import ValidationFailed
+from memberhub.core.errors import ApplicationError, ValidationFailed
 from memberhub.core.schemas import StrictSchema
 from memberhub.domain.benefits import TierBenefits
 from memberhub.domain.errors import DomainError
@@ -229,6 +229,40 @@ def rules_build(config: ProgrammeConfig, *, version: int = 0, raw: dict[str, Any
                                detail={"error": str(exc)}) from None
 
 
+class ProgrammeInvalid(ApplicationError):
+    """The stored programme does not validate (e.g. written by another release or by hand).
+    Nothing that needs the rules runs on a guess: earning on default rules would hand out
+    points the operator never set, so every such request answers 503 until the programme
+    is corrected (PUT /loyalty/programme), and `memberhub check` / `serve` report it."""
+
+    status = 503
+    code = "programme_invalid"
+    default_message = _(
+        "The loyalty programme's stored configuration is not valid; an operator must correct it before points can be earned or spent.")  # noqa: E501
+
+
+def programme_problems(raw: Any) -> list[str]:
+    """What is wrong with a stored programme document (empty: it is valid)."""
+    try:
+        config = ProgrammeConfig.model_validate(raw)
+    except PydanticValidationError as exc:
+        return [f"{'.'.join(str(p) for p in e['loc']) or '(document)'}: {e['msg']}" for e in exc.errors()]
+    try:
+        rules_build(config)
+    except ValidationFailed as exc:
+        return [f"{exc.code}: {exc.detail}"]
+    return []
+
+
+def stored_programme_problems() -> list[str]:
+    """`programme_problems` of the programme in the database (for `check` and `serve`)."""
+    found = rows.one(_CURRENT_SQL, [1])
+    if found is None:
+        return []  # none stored yet: the defaults are written on first use
+    raw = json.loads(found[1]) if isinstance(found[1], str | bytes) else found[1]
+    return programme_problems(raw)
+
+
 _cache: dict[str, tuple[int, Any, Rules]] = {}
 _lock = threading.Lock()
 _CURRENT_SQL = f'SELECT "version", "config" FROM "{Programme._meta.db_table}" WHERE "id" = %s'
@@ -258,9 +292,10 @@ def rules_current() -> Rules:
     raw = json.loads(text) if isinstance(text, str | bytes) else text
     try:
         config = ProgrammeConfig.model_validate(raw)
-    except PydanticValidationError:  # a config written by an older release: fall back to defaults
-        config = ProgrammeConfig()
-    rules = rules_build(config, version=version, raw=raw)
+        rules = rules_build(config, version=version, raw=raw)
+    except (PydanticValidationError, ValidationFailed):
+        # never default rules in its place: refuse, loudly, until it is corrected
+        raise ProgrammeInvalid(detail={"version": version, "problems": programme_problems(raw)[:20]}) from None
     with _lock:
         _cache["rules"] = (version, text, rules)
     return rules

@@ -19,6 +19,7 @@ from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
 from memberhub.core import events, rows
 from memberhub.core.errors import Conflict, NotFound, ValidationFailed
+from memberhub.domain.member_status import Act
 from memberhub.domain.points_refund import EarnedLine, refund_clawback, whole_refund
 from memberhub.domain.points_rules import OrderLine, Rounding, earn_points
 from memberhub.loyalty import ledger
@@ -212,9 +213,9 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
             account = ledger.account_lock_live(data.member_id)
             if account is None:  # no account yet, or a merged (→ survivor), erased or unknown member
                 member_id = purchase.member_id = member_id_resolve(member_id=member_id)
-                account = ledger.account_lock_resolved(member_id)
+                account = ledger.account_lock_resolved(member_id, Act.PURCHASE)  # a frozen member: 409
         elif member_id is not None:
-            account = ledger.account_lock_resolved(member_id)
+            account = ledger.account_lock_resolved(member_id, Act.PURCHASE)
         checked_at = _tier_checked_at(now, clock)
         earned = earn_compute(account=account, purchase=purchase, lines=lines, rules=rules) \
             if account is not None else None
@@ -349,7 +350,7 @@ def purchase_claim(*, actor: Principal, channel: str, order_no: str, paid_fen: i
     if found.refunded_fen:
         raise Conflict(_("A refunded purchase cannot be claimed."), code="purchase_refunded")
     with transaction.atomic():
-        account = ledger.account_lock_resolved(member.pk)
+        account = ledger.account_lock_resolved(member.pk, Act.EARN)
         purchase = Purchase.objects.select_for_update(of=("self",)).get(pk=found.pk)
         if purchase.member_id is not None or purchase.refunded_fen:
             raise Conflict(_("This purchase already belongs to a member."), code="purchase_already_claimed")

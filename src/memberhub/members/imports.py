@@ -30,7 +30,7 @@ from memberhub.domain.member_identity import (
     phone_normalise,
 )
 from memberhub.members.models import Member, MemberConsent
-from memberhub.members.services import LIVE, ConsentInput, MemberInput, member_register
+from memberhub.members.services import HOLDING, ConsentInput, MemberInput, member_register
 from memberhub.stores.models import Store
 
 CHUNK = 1000
@@ -200,7 +200,8 @@ def members_import(
 def _flush(actor: Principal, chunk: list[_Clean], stores: dict[str, Store], report: ImportReport) -> None:
     phones = [c.values["phone_index"] for c in chunk]
     emails = [c.values["email_index"] for c in chunk if c.values["email_index"]]
-    live = Member.objects.filter(status__in=LIVE)
+    # a merged member's phone and email belong to its survivor (services.HOLDING)
+    live = Member.objects.filter(status__in=HOLDING)
     existing_phones = set(live.filter(phone_index__in=phones).values_list("phone_index", flat=True))
     taken_emails = set(live.filter(email_index__in=emails).values_list("email_index", flat=True))
     now = timezone.now()

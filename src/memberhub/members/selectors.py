@@ -13,7 +13,7 @@ from memberhub.access.roles import Cap
 from memberhub.core.errors import NotFound, ValidationFailed
 from memberhub.domain.member_identity import member_no_parse
 from memberhub.members.models import Member
-from memberhub.members.services import LIVE, phone_index_of
+from memberhub.members.services import LIVE, member_holding, phone_index_of, survivor_of
 
 
 def member_scope(actor: Principal) -> QuerySet[Member]:
@@ -33,6 +33,7 @@ def member_get(*, actor: Principal, member_id: int) -> Member:
 
 def member_lookup(*, actor: Principal, key: str) -> Member:
     """Find a live member by what the till has: a phone (any format), a card code or a member number.
+    Those of a merged member find the member it was merged into.
 
     A member of another store is found too (by phone or card, what the member presents, not
     by the sequential member number), so any store of the chain can serve them; the API
@@ -41,18 +42,21 @@ def member_lookup(*, actor: Principal, key: str) -> Member:
     actor.require(Cap.MEMBERS_READ)
     key = key.strip()
     kind = lookup_guard.key_kind(key)
-    chain = Member.objects.select_related("home_store").prefetch_related("consents").filter(status__in=LIVE)
+    chain = Member.objects.select_related("home_store").prefetch_related("consents")
     qs = member_scope(actor).filter(status__in=LIVE)
 
     def find(key: str) -> Member | None:
         member = None
         if kind == "card":
-            member = chain.filter(card_code=key).first()
+            found = chain.filter(card_code=key).first()
+            member = survivor_of(found) if found is not None else None
         if member is None and (pk := member_no_parse(key)) is not None:
-            member = qs.filter(pk=pk).first()
+            found = Member.objects.filter(pk=pk).first()
+            survivor = survivor_of(found) if found is not None else None
+            member = qs.filter(pk=survivor.pk).first() if survivor is not None else None
         if member is None:
             try:
-                member = chain.filter(phone_index=phone_index_of(key)).first()
+                member = member_holding("phone_index", phone_index_of(key))
             except ValidationFailed:  # not a phone either: fall through to not found
                 member = None
         return member
@@ -73,10 +77,14 @@ def member_list(
 ) -> QuerySet[Member]:
     qs = member_scope(actor)
     qs = qs.filter(status=status) if status else qs.filter(status__in=LIVE)
-    if phone:
+    if phone:  # a merged member's phone lists the member it was merged into
         index = phone_index_of(phone)
-        found = lookup_guard.guarded_find(actor=actor, key=phone, where="members.list",
-                                          finder=lambda _key: qs.filter(phone_index=index).first())
+
+        def holder(_key: str) -> Member | None:
+            found = member_holding("phone_index", index)
+            return qs.filter(pk=found.pk).first() if found is not None else None
+
+        found = lookup_guard.guarded_find(actor=actor, key=phone, where="members.list", finder=holder)
         qs = qs.filter(pk=found.pk) if found is not None else qs.none()
     if name:
         qs = qs.filter(name__icontains=name.strip())

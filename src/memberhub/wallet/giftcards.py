@@ -31,8 +31,10 @@ from memberhub.core.crypto import blind_index
 from memberhub.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from memberhub.domain import wallet as rules
 from memberhub.domain.coupon_codes import code_normalize, code_verify, codes_generate
+from memberhub.domain.member_status import Act
+from memberhub.members.services import member_act_check
 from memberhub.wallet.models import GiftCard, GiftCardMovement
-from memberhub.wallet.services import MAX_AMOUNT_FEN, _amount, _ref, _store
+from memberhub.wallet.services import MAX_AMOUNT_FEN, _amount, _ref, _store, replay_check
 
 CODE_PREFIX = "G"
 CODE_LENGTH = 15  # 14 random + check: a gift card is bearer money, so far harder to guess than a coupon
@@ -115,13 +117,15 @@ def _usable(card: GiftCard, now: datetime) -> None:
 
 
 def _move(card: GiftCard, *, kind: str, amount: int, ref: str, actor: Principal, now: datetime,
-          store: Any = None, original: GiftCardMovement | None = None) -> GiftCardMovement:
+          store: Any = None, original: GiftCardMovement | None = None,
+          requested_fen: int | None = None) -> GiftCardMovement:
     moved = GiftCard.objects.filter(pk=card.pk, balance_fen__gte=-amount).update(balance_fen=F("balance_fen") + amount)
     if not moved:
         raise Conflict(_("The balance is too low."), code="insufficient_balance")
     card.refresh_from_db(fields=["balance_fen"])
     return GiftCardMovement.objects.create(card=card, kind=kind, amount_fen=amount, balance_after_fen=card.balance_fen,
-                                           ref=ref, store=store, original=original, actor_label=actor.label, at=now)
+                                           ref=ref, requested_fen=requested_fen, store=store, original=original,
+                                           actor_label=actor.label, at=now)
 
 
 def gift_card_spend(*, actor: Principal, code: str, amount_fen: int, order_no: str, store: str | None = None,
@@ -138,14 +142,18 @@ def gift_card_spend(*, actor: Principal, code: str, amount_fen: int, order_no: s
         card = gift_card_get(actor=actor, code=code, for_update=True)
         pin_check(card, actor, pin)
         if (done := card.movements.filter(kind=GiftCardMovement.Kind.SPEND, ref=ref).first()) is not None:
+            replay_check(requested_fen=done.requested_fen if done.requested_fen is not None else -done.amount_fen,
+                         asked_fen=amount_fen)
             return done
         _usable(card, now)
+        if card.member_id is not None:  # a card bound to a frozen member is frozen with them
+            member_act_check(card.member_id, Act.STORED_VALUE)
         draw = rules.gift_card_draw(card=rules.GiftCard(code=card.code, balance_fen=card.balance_fen),
                                     amount_fen=amount_fen, allow_partial=allow_partial)
         if draw.drawn_fen == 0:
             raise Conflict(_("The balance is too low."), code="insufficient_balance")
         movement = _move(card, kind=GiftCardMovement.Kind.SPEND, amount=-draw.drawn_fen, ref=ref, actor=actor,
-                         now=now, store=the_store)
+                         now=now, store=the_store, requested_fen=amount_fen)
         audit_record(actor=actor, action="gift_card.spend", target=card, after={"amount_fen": -draw.drawn_fen, "ref": ref})
     return movement
 
@@ -159,6 +167,8 @@ def gift_card_refund(*, actor: Principal, code: str, order_no: str, amount_fen: 
     with transaction.atomic():
         card = gift_card_get(actor=actor, code=code, for_update=True)
         if (done := card.movements.filter(kind=GiftCardMovement.Kind.REFUND, ref=ref).first()) is not None:
+            replay_check(requested_fen=done.amount_fen, asked_fen=amount_fen, order_no=order_no,
+                         original_ref=done.original.ref if done.original is not None else None)
             return done
         spend = card.movements.filter(kind=GiftCardMovement.Kind.SPEND, ref=order_no).first()
         if spend is None:
