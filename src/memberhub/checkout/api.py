@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from ninja import Router, Status
 
 from memberhub.checkout import services
-from memberhub.checkout.schemas import CheckoutIn, ReceiptOut, RefundIn, RefundOut
+from memberhub.checkout.schemas import CheckoutIn, CheckoutRefundIn, CheckoutRefundOut, ReceiptOut
 from memberhub.core.schemas import ErrorOut
 
 router = Router(tags=["checkout"])
@@ -35,9 +35,9 @@ def checkout(request: HttpRequest, body: CheckoutIn) -> Status[Any]:
     return Status(200 if receipt["replayed"] else 201, receipt)
 
 
-@router.post("/refund", response={200: RefundOut, 201: RefundOut, **ERRORS},
+@router.post("/refund", response={200: CheckoutRefundOut, 201: CheckoutRefundOut, **ERRORS},
              summary="Refund a checkout in whole or by line: points, coupons, stored value and gift cards")
-def checkout_refund(request: HttpRequest, body: RefundIn) -> Status[Any]:
+def checkout_refund(request: HttpRequest, body: CheckoutRefundIn) -> Status[Any]:
     data = services.CheckoutRefundInput(channel=body.channel, order_no=body.order_no, refund_no=body.refund_no,
                                         lines=body.lines, reason=body.reason)
     receipt = services.checkout_refund(actor=request.auth, data=data)  # type: ignore[attr-defined]

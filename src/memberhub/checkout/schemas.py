@@ -12,7 +12,7 @@ from memberhub.core.schemas import StrictSchema
 from memberhub.wallet.services import MAX_AMOUNT_FEN
 
 
-class LineIn(StrictSchema):
+class CheckoutLineIn(StrictSchema):
     line_id: str = Field(min_length=1, max_length=40)
     sku: str = Field(min_length=1, max_length=64)
     category: str = Field(default="", max_length=64)
@@ -33,14 +33,14 @@ class CheckoutIn(StrictSchema):
     store: str | None = Field(default=None, max_length=20)
     order_no: str = Field(min_length=1, max_length=64)
     at: datetime | None = None
-    lines: list[LineIn] = Field(min_length=1, max_length=200)
+    lines: list[CheckoutLineIn] = Field(min_length=1, max_length=200)
     coupon_codes: list[str] = Field(default_factory=list, max_length=20)
     points: int = Field(default=0, ge=0, description="points to redeem as cash (the programme's redeem policy)")
     wallet_fen: int = Field(default=0, ge=0, le=MAX_AMOUNT_FEN)
     gift_cards: list[GiftCardIn] = Field(default_factory=list, max_length=5)
 
 
-class RefundIn(StrictSchema):
+class CheckoutRefundIn(StrictSchema):
     channel: Literal["online", "offline"]
     order_no: str = Field(min_length=1, max_length=64)
     refund_no: str = Field(min_length=1, max_length=80)
@@ -74,7 +74,7 @@ class ReceiptOut(Schema):
     replayed: bool
 
 
-class RefundOut(Schema):
+class CheckoutRefundOut(Schema):
     order_no: str
     channel: str
     refund_no: str

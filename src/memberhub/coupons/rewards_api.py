@@ -74,7 +74,7 @@ class RewardPage(Schema):
     next_cursor: str | None
 
 
-class ExchangeIn(StrictSchema):
+class RewardExchangeIn(StrictSchema):
     member_id: int
     quantity: int = Field(1, ge=1, le=100)
     store: str | None = None
@@ -152,5 +152,5 @@ def reward_update(request: HttpRequest, reward_id: int, body: RewardPatch) -> An
 
 
 @router.post("/{reward_id}/exchange", response={201: OrderOut, **ERRORS}, summary="Exchange points for a reward")
-def reward_exchange(request: HttpRequest, reward_id: int, body: ExchangeIn) -> Status[Any]:
+def reward_exchange(request: HttpRequest, reward_id: int, body: RewardExchangeIn) -> Status[Any]:
     return Status(201, rewards.reward_exchange(actor=_auth(request), reward_id=reward_id, **body.model_dump()))

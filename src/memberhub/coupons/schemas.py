@@ -179,12 +179,12 @@ class BatchOut(Schema):
     finished_at: datetime | None
 
 
-class ClaimIn(StrictSchema):
+class CouponClaimIn(StrictSchema):
     code: str = Field(min_length=1, max_length=60)
     member_id: int
 
 
-class ExchangeIn(StrictSchema):
+class CouponExchangeIn(StrictSchema):
     member_id: int
 
 
@@ -212,7 +212,7 @@ class ValidateIn(StrictSchema):
     best: bool = False
 
 
-class RedeemIn(StrictSchema):
+class CouponRedeemIn(StrictSchema):
     member_id: int | None = None
     codes: list[str] = Field(min_length=1, max_length=20)
     basket: BasketSchema

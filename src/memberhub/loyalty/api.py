@@ -27,10 +27,8 @@ from memberhub.loyalty.schemas import (
     AdjustmentIn,
     AdjustmentOut,
     AsOfOut,
-    BalanceOut,
     BulkIn,
     BulkOut,
-    ClaimIn,
     DecisionIn,
     DecisionOut,
     EntryPage,
@@ -38,19 +36,21 @@ from memberhub.loyalty.schemas import (
     ExpiringOut,
     HoldIn,
     HoldOut,
-    ImportReportOut,
     OverrideIn,
+    PointsBalanceOut,
+    PointsRedeemIn,
     ProgrammeIn,
     ProgrammeOut,
     ProgressOut,
+    PurchaseClaimIn,
+    PurchaseImportReportOut,
     PurchaseIn,
     PurchaseOut,
+    PurchaseRefundIn,
+    PurchaseRefundOut,
     QuoteIn,
     QuoteOut,
-    RedeemIn,
     RedeemOut,
-    RefundIn,
-    RefundOut,
     TierChangeOut,
     ViolationOut,
     WhatIfIn,
@@ -133,7 +133,7 @@ def purchase_bulk(request: HttpRequest, body: BulkIn) -> dict[str, Any]:
     return {**counts, "items": items}
 
 
-@router.post("/purchases/import", response={200: ImportReportOut, **ERRORS},
+@router.post("/purchases/import", response={200: PurchaseImportReportOut, **ERRORS},
              summary="Import purchases from CSV or Excel (also CDNOW text); idempotent per order number")
 def purchase_import(request: HttpRequest, file: File[UploadedFile], create_members: bool = False,
                     source: str | None = None) -> dict[str, Any]:
@@ -144,7 +144,7 @@ def purchase_import(request: HttpRequest, file: File[UploadedFile], create_membe
     return report.as_dict()
 
 
-@router.get("/purchases/{purchase_id}", response={200: PurchaseOut, **ERRORS}, summary="Read a purchase")
+@router.get("/purchases/{int:purchase_id}", response={200: PurchaseOut, **ERRORS}, summary="Read a purchase")
 def purchase_get(request: HttpRequest, purchase_id: int) -> dict[str, Any]:
     _actor(request).require("points:read")
     p = Purchase.objects.select_related("store").filter(pk=purchase_id).first()
@@ -157,7 +157,7 @@ def purchase_get(request: HttpRequest, purchase_id: int) -> dict[str, Any]:
 
 @router.post("/purchases/claim", response={200: PurchaseOut, **ERRORS},
              summary="A member claims an anonymous purchase from the receipt (补登)")
-def purchase_claim(request: HttpRequest, body: ClaimIn) -> dict[str, Any]:
+def purchase_claim(request: HttpRequest, body: PurchaseClaimIn) -> dict[str, Any]:
     result = purchases.purchase_claim(actor=_actor(request), channel=body.channel, order_no=body.order_no,
                                       paid_fen=body.paid_fen, member_id=body.member_id, member_key=body.member)
     return _purchase(result.purchase, replayed=result.replayed, change=result.tier_change)
@@ -168,8 +168,8 @@ def _refund(r: Refund) -> dict[str, Any]:
             "whole": r.whole, "points": r.points, "settlement": r.settlement}
 
 
-@router.post("/refunds", response={201: RefundOut, **ERRORS}, summary="Refund a purchase, whole or by line")
-def refund_create(request: HttpRequest, body: RefundIn) -> Status[dict[str, Any]]:
+@router.post("/refunds", response={201: PurchaseRefundOut, **ERRORS}, summary="Refund a purchase, whole or by line")
+def refund_create(request: HttpRequest, body: PurchaseRefundIn) -> Status[dict[str, Any]]:
     refund = purchases.purchase_refund(actor=_actor(request), data=purchases.RefundInput(**body.model_dump()))
     return Status(201, _refund(refund))
 
@@ -184,7 +184,7 @@ def basket_quote(request: HttpRequest, body: QuoteIn) -> dict[str, Any]:
 
 # --- points -----------------------------------------------------------------------------------
 
-@router.get("/members/{member_id}/points", response={200: BalanceOut, **ERRORS}, summary="Points balance")
+@router.get("/members/{member_id}/points", response={200: PointsBalanceOut, **ERRORS}, summary="Points balance")
 def points_balance(request: HttpRequest, member_id: int) -> dict[str, Any]:
     return selectors.points_summary(actor=_actor(request), member_id=member_id)
 
@@ -243,7 +243,7 @@ def programme_expiring(request: HttpRequest, by: Literal["month", "date"] = "mon
 
 
 @router.post("/redeem", response={200: RedeemOut, **ERRORS}, summary="Redeem points at once (cash or reward)")
-def points_redeem(request: HttpRequest, body: RedeemIn) -> dict[str, Any]:
+def points_redeem(request: HttpRequest, body: PointsRedeemIn) -> dict[str, Any]:
     result = points.points_redeem(actor=_actor(request), member_id=body.member_id, member_key=body.member,
                                   points=body.points, order_fen=body.order_fen, reference=body.reference,
                                   reason=body.reason)

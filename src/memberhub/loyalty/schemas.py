@@ -23,7 +23,7 @@ class MemberRef(StrictSchema):
         return self
 
 
-class LineIn(StrictSchema):
+class PurchaseLineIn(StrictSchema):
     line_id: str | None = Field(default=None, max_length=40)
     sku: str = Field(default="", max_length=64)
     category: str = Field(default="", max_length=64)
@@ -40,7 +40,7 @@ class PurchaseIn(StrictSchema):
     store: str | None = Field(default=None, max_length=32, description="store code")
     at: datetime | None = None
     paid_fen: int = Field(ge=0, description="total paid (fen)")
-    lines: list[LineIn] = Field(default_factory=list, max_length=500)
+    lines: list[PurchaseLineIn] = Field(default_factory=list, max_length=500)
     discounts: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
 
 
@@ -100,7 +100,7 @@ class BulkOut(Schema):
     items: list[BulkItemOut]
 
 
-class RefundIn(StrictSchema):
+class PurchaseRefundIn(StrictSchema):
     channel: Literal["online", "offline"]
     order_no: str = Field(min_length=1, max_length=80)
     refund_no: str = Field(min_length=1, max_length=80)
@@ -109,7 +109,7 @@ class RefundIn(StrictSchema):
     reason: str = Field(default="", max_length=1000)
 
 
-class RefundOut(Schema):
+class PurchaseRefundOut(Schema):
     id: int
     purchase_id: int
     refund_no: str
@@ -120,7 +120,7 @@ class RefundOut(Schema):
     settlement: dict[str, int]
 
 
-class ClaimIn(MemberRef):
+class PurchaseClaimIn(MemberRef):
     channel: Literal["online", "offline"]
     order_no: str = Field(min_length=1, max_length=80)
     paid_fen: int = Field(ge=0, description="the amount on the receipt, as proof")
@@ -164,7 +164,7 @@ class QuoteOut(Schema):
     redeem_max_deduction_fen: int
 
 
-class BalanceOut(Schema):
+class PointsBalanceOut(Schema):
     member_id: int
     balance: int = Field(description="sum of the ledger (pending included, expired excluded)")
     available: int
@@ -209,7 +209,7 @@ class ExpiringOut(Schema):
     lots: int | None = None
 
 
-class RedeemIn(MemberRef):
+class PointsRedeemIn(MemberRef):
     points: int = Field(gt=0)
     order_fen: int | None = Field(default=None, ge=0, description="payable amount: redeem as cash, capped by policy")
     reference: str = Field(default="", max_length=80)
@@ -342,7 +342,7 @@ class EvaluateOut(Schema):
     counts: dict[str, int]
 
 
-class ImportReportOut(Schema):
+class PurchaseImportReportOut(Schema):
     total: int
     created: int
     existing: int

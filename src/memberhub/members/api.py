@@ -17,7 +17,7 @@ from memberhub.members import duplicates, imports, merge, privacy, selectors, se
 from memberhub.members.presenters import member_public
 from memberhub.members.schemas import (
     DuplicateOut,
-    ImportReportOut,
+    MemberImportReportOut,
     MemberIn,
     MemberOut,
     MemberPage,
@@ -82,7 +82,7 @@ def member_merge(request: HttpRequest, body: MergeIn) -> dict[str, Any]:
     return _out(request, member)
 
 
-@router.post("/import", response={200: ImportReportOut, **ERRORS}, summary="Import members from CSV or Excel")
+@router.post("/import", response={200: MemberImportReportOut, **ERRORS}, summary="Import members from CSV or Excel")
 def member_import(request: HttpRequest, file: File[UploadedFile]) -> dict[str, Any]:
     if file.size and file.size > settings.MAX_IMPORT_BYTES:
         raise PayloadTooLarge(_("The file is too large."))

@@ -91,7 +91,7 @@ class DuplicateOut(Schema):
     members: list[MemberOut]
 
 
-class ImportReportOut(Schema):
+class MemberImportReportOut(Schema):
     total: int
     created: int
     existing: int

@@ -21,7 +21,7 @@ Fen = Field(gt=0, le=services.MAX_AMOUNT_FEN)
 Ref = Field(min_length=1, max_length=120)
 
 
-class BalanceOut(Schema):
+class WalletBalanceOut(Schema):
     member_id: int
     as_of: datetime | None
     principal_fen: int
@@ -44,7 +44,7 @@ class MovementOut(Schema):
 
 
 class StatementOut(Schema):
-    opening: BalanceOut | None
+    opening: WalletBalanceOut | None
     items: list[MovementOut]
     next_cursor: str | None
 
@@ -64,7 +64,7 @@ class SpendIn(StrictSchema):
     allow_partial: bool = False
 
 
-class RefundIn(StrictSchema):
+class WalletRefundIn(StrictSchema):
     order_no: str = Ref
     amount_fen: int = Fen
     refund_no: str = Ref
@@ -198,13 +198,13 @@ def gift_card_spend(request: HttpRequest, code: str, body: GiftSpendIn) -> Any:
 
 
 @router.post("/gift-cards/{code}/refund", response={200: GiftMovementOut, **ERRORS}, summary="Refund to a gift card")
-def gift_card_refund(request: HttpRequest, code: str, body: RefundIn) -> Any:
+def gift_card_refund(request: HttpRequest, code: str, body: WalletRefundIn) -> Any:
     return giftcards.gift_card_refund(actor=_auth(request), code=code, **body.model_dump())
 
 
 # --- a member's wallet -------------------------------------------------------------------
 
-@router.get("/{member_id}", response={200: BalanceOut, **ERRORS}, summary="Balance now, or as of a past moment")
+@router.get("/{member_id}", response={200: WalletBalanceOut, **ERRORS}, summary="Balance now, or as of a past moment")
 def wallet_balance(request: HttpRequest, member_id: int, as_of: datetime | None = None) -> dict[str, Any]:
     return selectors.wallet_balance(actor=_auth(request), member_id=member_id, as_of=as_of)
 
@@ -238,5 +238,5 @@ def wallet_spend(request: HttpRequest, member_id: int, body: SpendIn) -> Any:
 
 
 @router.post("/{member_id}/refund", response={201: MovementOut, **ERRORS}, summary="Refund a payment to the wallet")
-def wallet_refund(request: HttpRequest, member_id: int, body: RefundIn) -> Status[Any]:
+def wallet_refund(request: HttpRequest, member_id: int, body: WalletRefundIn) -> Status[Any]:
     return Status(201, services.wallet_refund(actor=_auth(request), member_id=member_id, **body.model_dump()))
