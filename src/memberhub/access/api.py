@@ -15,10 +15,11 @@ from memberhub.access.models import ApiKey
 from memberhub.access.principal import Principal, staff_principal
 from memberhub.access.roles import Cap
 from memberhub.core.errors import NotAuthenticated, ValidationFailed
-from memberhub.core.schemas import ErrorOut, StrictSchema
+from memberhub.core.schemas import ERRORS as API_ERRORS
+from memberhub.core.schemas import StrictSchema
 
 router = Router(tags=["auth"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut}
+ERRORS: dict[int, Any] = API_ERRORS
 
 
 class LoginIn(StrictSchema):

@@ -14,10 +14,10 @@ from ninja import Router, Status
 
 from memberhub.checkout import services
 from memberhub.checkout.schemas import CheckoutIn, CheckoutRefundIn, CheckoutRefundOut, ReceiptOut
-from memberhub.core.schemas import ErrorOut
+from memberhub.core.schemas import ERRORS as API_ERRORS
 
 router = Router(tags=["checkout"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+ERRORS: dict[int, Any] = API_ERRORS
 
 
 @router.post("", response={200: ReceiptOut, 201: ReceiptOut, **ERRORS},

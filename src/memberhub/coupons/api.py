@@ -11,7 +11,7 @@ from ninja import Query, Router, Schema, Status
 
 from memberhub.core.errors import ValidationFailed
 from memberhub.core.pagination import paginate
-from memberhub.core.schemas import ErrorOut
+from memberhub.core.schemas import ERRORS as API_ERRORS
 from memberhub.coupons import checkout, issuing, selectors, templates
 from memberhub.coupons.models import IssueBatch
 from memberhub.coupons.schemas import (
@@ -35,7 +35,7 @@ from memberhub.coupons.schemas import (
 from memberhub.stores.selectors import store_for_actor
 
 router = Router(tags=["coupons"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+ERRORS: dict[int, Any] = API_ERRORS
 
 
 def _store_id(request: HttpRequest, code: str | None) -> int | None:
@@ -46,7 +46,7 @@ def _store_id(request: HttpRequest, code: str | None) -> int | None:
 def _basket(body: Any) -> checkout.BasketIn:
     b = body.basket
     return checkout.BasketIn(lines=tuple(checkout.LineIn(**ln.model_dump()) for ln in b.lines),
-                             shipping_fee_fen=b.shipping_fee_fen, tier_discount_bp=b.tier_discount_bp)
+                             shipping_fee_fen=b.shipping_fee_fen, tier_discount_permille=b.tier_discount_permille)
 
 
 class TemplateFilters(Schema):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from django.conf import settings
@@ -15,7 +14,8 @@ from ninja.files import UploadedFile
 from memberhub.core.errors import ApplicationError, PayloadTooLarge
 from memberhub.core.messages import domain_message
 from memberhub.core.pagination import paginate
-from memberhub.core.schemas import ErrorOut
+from memberhub.core.schemas import ERRORS as API_ERRORS
+from memberhub.core.schemas import Moment
 from memberhub.core.tabular import rows_from_file
 from memberhub.domain.benefits import BasketLine
 from memberhub.domain.errors import DomainError
@@ -58,8 +58,7 @@ from memberhub.loyalty.schemas import (
 )
 
 router = Router(tags=["loyalty"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut,
-                          422: ErrorOut}
+ERRORS: dict[int, Any] = API_ERRORS
 
 
 def _actor(request: HttpRequest) -> Any:
@@ -192,8 +191,8 @@ def points_balance(request: HttpRequest, member_id: int) -> dict[str, Any]:
 class StatementFilters(Schema):
     kind: Literal["earn", "redeem", "expire", "adjust", "reverse", "transfer"] | None = None
     rule: str | None = None
-    at_from: datetime | None = None
-    at_to: datetime | None = None
+    at_from: Moment | None = None
+    at_to: Moment | None = None
     cursor: str | None = None
     limit: int = 50
 
@@ -212,7 +211,7 @@ def points_statement(request: HttpRequest, member_id: int, filters: Query[Statem
 
 @router.get("/members/{member_id}/points/as-of", response={200: AsOfOut, **ERRORS},
             summary="The balance at a past date and time")
-def points_as_of(request: HttpRequest, member_id: int, at: datetime) -> dict[str, Any]:
+def points_as_of(request: HttpRequest, member_id: int, at: Moment) -> dict[str, Any]:
     return selectors.balance_as_of(actor=_actor(request), member_id=member_id, at=at)
 
 
@@ -238,7 +237,7 @@ def action_award(request: HttpRequest, member_id: int, body: ActionIn) -> dict[s
 
 @router.get("/expiring", response={200: list[ExpiringOut], **ERRORS}, summary="What expires when, whole programme")
 def programme_expiring(request: HttpRequest, by: Literal["month", "date"] = "month",
-                       until: datetime | None = None) -> list[dict[str, Any]]:
+                       until: Moment | None = None) -> list[dict[str, Any]]:
     return selectors.expiring_programme(actor=_actor(request), by=by, until=until)
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -11,7 +10,8 @@ from ninja.files import UploadedFile
 
 from memberhub.core.errors import PayloadTooLarge
 from memberhub.core.pagination import paginate
-from memberhub.core.schemas import ErrorOut, ReasonIn
+from memberhub.core.schemas import ERRORS as API_ERRORS
+from memberhub.core.schemas import Moment, ReasonIn
 from memberhub.core.tabular import rows_from_file
 from memberhub.members import duplicates, imports, merge, privacy, selectors, services
 from memberhub.members.presenters import member_public
@@ -26,7 +26,7 @@ from memberhub.members.schemas import (
 )
 
 router = Router(tags=["members"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+ERRORS: dict[int, Any] = API_ERRORS
 
 
 class MemberFilters(Schema):
@@ -34,8 +34,8 @@ class MemberFilters(Schema):
     name: str | None = None
     store: str | None = None
     status: str | None = None
-    registered_from: datetime | None = None
-    registered_to: datetime | None = None
+    registered_from: Moment | None = None
+    registered_to: Moment | None = None
     birth_month: int | None = None
     cursor: str | None = None
     limit: int = 50

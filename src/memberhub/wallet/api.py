@@ -11,13 +11,13 @@ from pydantic import Field
 
 from memberhub.access.roles import Cap
 from memberhub.core.pagination import paginate
-from memberhub.core.schemas import ErrorOut, StrictSchema
+from memberhub.core.schemas import ERRORS as API_ERRORS
+from memberhub.core.schemas import Fen, Int, Moment, PositiveFen, StrictSchema
 from memberhub.wallet import giftcards, selectors, services
 from memberhub.wallet.models import GiftCard, TopUpRule, WalletConfig
 
 router = Router(tags=["wallet"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
-Fen = Field(gt=0, le=services.MAX_AMOUNT_FEN)
+ERRORS: dict[int, Any] = API_ERRORS
 Ref = Field(min_length=1, max_length=120)
 
 
@@ -50,14 +50,14 @@ class StatementOut(Schema):
 
 
 class TopUpIn(StrictSchema):
-    amount_fen: int = Fen
+    amount_fen: PositiveFen
     payment_ref: str = Ref
     store: str | None = None
     channel: Literal["online", "offline"] = "offline"
 
 
 class SpendIn(StrictSchema):
-    amount_fen: int = Fen
+    amount_fen: PositiveFen
     order_no: str = Ref
     store: str | None = None
     channel: Literal["online", "offline"] = "offline"
@@ -66,15 +66,15 @@ class SpendIn(StrictSchema):
 
 class WalletRefundIn(StrictSchema):
     order_no: str = Ref
-    amount_fen: int = Fen
+    amount_fen: PositiveFen
     refund_no: str = Ref
 
 
 class RuleIn(StrictSchema):
-    threshold_fen: int = Fen
-    bonus_fen: int = Field(ge=0, le=services.MAX_AMOUNT_FEN)
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    threshold_fen: PositiveFen
+    bonus_fen: Fen
+    valid_from: Moment | None = None
+    valid_until: Moment | None = None
 
 
 class RuleOut(Schema):
@@ -99,10 +99,10 @@ class ConfigOut(Schema):
 
 
 class GiftCardsIn(StrictSchema):
-    count: int = Field(ge=1, le=10_000)
-    amount_fen: int = Fen
+    count: Int = Field(ge=1, le=10_000)
+    amount_fen: PositiveFen
     batch_ref: str = Ref
-    expires_at: datetime | None = None
+    expires_at: Moment | None = None
 
 
 class GiftCardOut(Schema):
@@ -128,7 +128,7 @@ class GiftMovementOut(Schema):
 
 
 class GiftSpendIn(StrictSchema):
-    amount_fen: int = Fen
+    amount_fen: PositiveFen
     order_no: str = Ref
     store: str | None = None
     allow_partial: bool = False
@@ -136,8 +136,8 @@ class GiftSpendIn(StrictSchema):
 
 
 class StatementQuery(Schema):
-    date_from: datetime | None = None
-    date_to: datetime | None = None
+    date_from: Moment | None = None
+    date_to: Moment | None = None
     cursor: str | None = None
     limit: int = 50
 
@@ -205,7 +205,7 @@ def gift_card_refund(request: HttpRequest, code: str, body: WalletRefundIn) -> A
 # --- a member's wallet -------------------------------------------------------------------
 
 @router.get("/{member_id}", response={200: WalletBalanceOut, **ERRORS}, summary="Balance now, or as of a past moment")
-def wallet_balance(request: HttpRequest, member_id: int, as_of: datetime | None = None) -> dict[str, Any]:
+def wallet_balance(request: HttpRequest, member_id: int, as_of: Moment | None = None) -> dict[str, Any]:
     return selectors.wallet_balance(actor=_auth(request), member_id=member_id, as_of=as_of)
 
 
