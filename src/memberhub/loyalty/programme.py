@@ -11,12 +11,12 @@ import threading
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 from pydantic import ValidationError as PydanticValidationError
 
 from memberhub.access.principal import Principal
@@ -34,10 +34,17 @@ from memberhub.domain.points_rules import ActionRule, EarnRules, Rounding, Stack
 from memberhub.domain.tiers import Combine, TierLadder, TierRule, WindowKind
 from memberhub.loyalty.models import Programme
 
+# A rate (points per yuan, a multiplier): a number, or a decimal written as text ("1.5") so no
+# binary rounding creeps in; at most 1000, which no programme comes near, so points stay far
+# inside the ceilings. Documented with the shape of the text it takes.
+Rate = Annotated[Decimal, Field(ge=0, le=1000), WithJsonSchema({"anyOf": [
+    {"type": "number", "minimum": 0, "maximum": 1000},
+    {"type": "string", "pattern": r"^(1000(\.0{1,6})?|[0-9]{1,3}(\.[0-9]{1,6})?)$"}]})]
+
 
 class TimeMultiplierConfig(StrictSchema):
     code: str = Field(min_length=1, max_length=40)
-    multiplier: Decimal = Field(ge=0)
+    multiplier: Rate
     starts_at: Moment | None = None
     ends_at: Moment | None = None
     day_of_month: Int | None = Field(default=None, ge=1, le=31)
@@ -46,10 +53,10 @@ class TimeMultiplierConfig(StrictSchema):
 
 
 class EarnConfig(StrictSchema):
-    points_per_yuan: Decimal = Field(default=Decimal(1), ge=0)
+    points_per_yuan: Rate = Decimal(1)
     rounding: Rounding = Rounding.FLOOR
-    category_multipliers: dict[str, Decimal] = {}
-    sku_multipliers: dict[str, Decimal] = {}
+    category_multipliers: dict[str, Rate] = {}
+    sku_multipliers: dict[str, Rate] = {}
     excluded_categories: list[str] = []
     excluded_skus: list[str] = []
     time_multipliers: list[TimeMultiplierConfig] = []
@@ -95,7 +102,7 @@ class LadderConfig(StrictSchema):
 
 class BenefitConfig(StrictSchema):
     discount_permille: int = Field(default=1000, ge=1, le=1000)
-    points_multiplier: Decimal = Field(default=Decimal(1), ge=0)
+    points_multiplier: Rate = Decimal(1)
     birthday_points: Points = 0
     birthday_coupon_template: str | None = None
     free_shipping: bool = False

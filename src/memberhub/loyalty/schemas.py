@@ -25,7 +25,8 @@ class MemberRef(StrictSchema):
 
     # documented as well as checked, so a client working from the OpenAPI document names one
     model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "anyOf": [{"required": ["member_id"]}, {"required": ["member"]}]})
+        "anyOf": [{"required": ["member_id"], "properties": {"member_id": {"type": "integer"}}},
+                  {"required": ["member"], "properties": {"member": {"type": "string"}}}]})
 
     member_id: Id | None = None
     member: str | None = Field(default=None, min_length=1, max_length=40)
