@@ -88,3 +88,22 @@ def test_an_anonymous_purchase_is_claimed_through_the_api(admin_api: Any) -> Non
                                                            "order_no": "ANON-API", "paid_fen": 8_800})
     assert claimed.status_code == 200, claimed.content
     assert claimed.json()["member_id"] == member["id"] and claimed.json()["points"] > 0
+
+
+def test_every_bound_is_written_as_json_schema() -> None:
+    """A bound pydantic could not translate shows as its own name (`"gt": 0`), which no client
+    reads: every bound of the document is JSON Schema's (minimum, exclusiveMinimum, ...)."""
+    raw: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("gt", "ge", "lt", "le") and not isinstance(value, dict):
+                    raw.append(f"{path}/{key}")
+                walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}/{i}")
+
+    walk(_openapi(), "")
+    assert not raw
