@@ -35,6 +35,7 @@ from memberhub.core.errors import (
 from memberhub.core.http import error_response, holds_nul, nul_refused
 from memberhub.core.messages import domain_message
 from memberhub.core.middleware import keyed_api_request
+from memberhub.core.validation import validation_errors
 from memberhub.domain.errors import DomainError
 
 log = logging.getLogger("memberhub.api")
@@ -111,11 +112,7 @@ def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
 
 @api.exception_handler(NinjaValidationError)
 def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-    errors = [
-        {"loc": list(e.get("loc", [])), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-        for e in exc.errors
-    ]
-    return error_response(ValidationFailed(detail={"errors": errors}))
+    return error_response(ValidationFailed(detail={"errors": validation_errors(exc.errors)}))
 
 
 @api.exception_handler(AuthenticationError)
@@ -164,7 +161,11 @@ def _bad_request(request: HttpRequest, exc: Exception) -> HttpResponse:
 def _database_unavailable(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
     """The database is down, restarting, or gave up waiting for a lock (SQLite's busy timeout,
     PostgreSQL's lock timeout or a deadlock): the transaction was rolled back, so the client
-    may try again. Logged with the cause for the operator."""
+    may try again. Logged with the cause for the operator. SQLite's "integer overflow" (a sum
+    past 64 bits) is no outage: trying again fails again, so it is no 503."""
+    if "integer overflow" in str(exc):
+        log.error("integer overflow in the database on %s %s: %s", request.method, request.path, exc)
+        return error_response(ValueOutOfRange())
     log.warning("database unavailable on %s %s: %s", request.method, request.path, exc, exc_info=exc)
     return error_response(DatabaseUnavailable())
 

@@ -6,6 +6,7 @@ Every variable is listed in the README. A malformed value raises ConfigError at 
 from __future__ import annotations
 
 import os
+from datetime import date as _date
 from pathlib import Path
 
 import dj_database_url
@@ -22,6 +23,7 @@ from memberhub.conf import (
     env_choice,
     env_int,
     env_list,
+    env_parsed,
     env_str,
     fernet_weakness,
     persistent_secret,
@@ -243,6 +245,15 @@ MAX_IMPORT_BYTES = env_int("MEMBERHUB_MAX_IMPORT_BYTES", 100 * 1024 * 1024, mini
 # what an uploaded .xlsx (a zip) may unpack to; checked before it is parsed (core/tabular.py)
 MAX_IMPORT_UNPACKED_BYTES = env_int("MEMBERHUB_MAX_IMPORT_UNPACKED_BYTES", 500 * 1024 * 1024, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+
+# The API contract's ceilings (core/schemas.py): a typo guard on every amount and points field,
+# far above any real order, far below where a sum of them could overflow a 64-bit integer.
+MAX_AMOUNT_FEN = env_int("MEMBERHUB_MAX_AMOUNT_FEN", 10**10, minimum=1, maximum=10**15)
+MAX_POINTS = env_int("MEMBERHUB_MAX_POINTS", 10**10, minimum=1, maximum=10**15)
+# A purchase may be dated this far past the server's clock (till clocks drift), and no earlier
+# than the programme's start (the programme's `starts_on`, else this date).
+PURCHASE_CLOCK_SKEW_SECONDS = env_int("MEMBERHUB_PURCHASE_CLOCK_SKEW_SECONDS", 600, minimum=0, maximum=86_400)
+PROGRAMME_START = env_parsed("MEMBERHUB_PROGRAMME_START", _date.fromisoformat, _date(1990, 1, 1))
 
 DEFAULT_PHONE_REGION = (env_str("MEMBERHUB_PHONE_REGION", "CN") or "CN").upper()
 # Failed logins (access/services.py): per (username, address) the first LIMIT are free, then

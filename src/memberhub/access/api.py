@@ -16,11 +16,11 @@ from memberhub.access.principal import Principal, staff_principal
 from memberhub.access.roles import Cap
 from memberhub.access.signals import client_ip
 from memberhub.core.errors import ApplicationError, NotAuthenticated, ValidationFailed
+from memberhub.core.schemas import ERRORS as API_ERRORS
 from memberhub.core.schemas import ErrorOut, StrictSchema
 
 router = Router(tags=["auth"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 415: ErrorOut,
-                          422: ErrorOut, 429: ErrorOut}
+ERRORS: dict[int, Any] = {**API_ERRORS, 415: ErrorOut}  # login takes JSON only
 
 
 class LoginIn(StrictSchema):

@@ -15,11 +15,12 @@ from memberhub.analytics.health import health_for
 from memberhub.analytics.models import AnalyticsRun, MemberSnapshot
 from memberhub.analytics.queries import HealthQuery, query_parse
 from memberhub.core.pagination import paginate
-from memberhub.core.schemas import ErrorOut, StrictSchema
+from memberhub.core.schemas import ERRORS as API_ERRORS
+from memberhub.core.schemas import StrictSchema
 from memberhub.members.presenters import member_public
 
 router = Router(tags=["analytics"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+ERRORS: dict[int, Any] = API_ERRORS
 
 
 class RunIn(StrictSchema):

@@ -203,14 +203,13 @@ def _tier_basket(data: CheckoutInput, account: PointsAccount | None) -> tuple[st
     if tier is not None and tier not in codes:
         tier = rules.ladder.tiers[0].code
     benefits = rules.benefits_for(tier) if tier else None
-    bp = (1000 - benefits.discount_permille) * 10 if benefits else 0
-    lines = tuple(LineIn(line_id=ln.line_id, sku=ln.sku, unit_price_fen=ln.unit_price_fen, quantity=ln.qty,
+    lines = tuple(LineIn(line_id=ln.line_id, sku=ln.sku, unit_price_fen=ln.unit_price_fen, qty=ln.qty,
                          category=ln.category,
                          tier_discountable=benefits is None or (
                              ln.category not in benefits.discount_excluded_categories
                              and ln.sku not in benefits.discount_excluded_skus))
                   for ln in data.lines)
-    return tier, {"lines": lines, "shipping_fee_fen": 0, "tier_discount_bp": bp}
+    return tier, {"lines": lines, "shipping_fee_fen": 0, "tier_discount_permille": benefits.discount_permille if benefits else 1000}
 
 
 def _tender_check(movement: Any, now: datetime, what: str) -> None:

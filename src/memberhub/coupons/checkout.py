@@ -53,7 +53,7 @@ class LineIn:
     line_id: str
     sku: str
     unit_price_fen: int
-    quantity: int
+    qty: int
     category: str = ""
     tier_discountable: bool = True
 
@@ -62,7 +62,9 @@ class LineIn:
 class BasketIn:
     lines: tuple[LineIn, ...]
     shipping_fee_fen: int = 0
-    tier_discount_bp: int = 0  # the member's tier discount (金卡8折 = 2000), as the till prices it
+    # the member's tier price as ‰ of the list price paid (金卡8折 = 800, none = 1000): the
+    # programme's `discount_permille`, one unit for a tier discount across the API
+    tier_discount_permille: int = 1000
 
 
 def basket_in(value: BasketIn | Mapping[str, Any]) -> BasketIn:
@@ -71,7 +73,7 @@ def basket_in(value: BasketIn | Mapping[str, Any]) -> BasketIn:
         return value
     lines = tuple(line if isinstance(line, LineIn) else LineIn(**line) for line in value.get("lines", ()))
     return BasketIn(lines=lines, shipping_fee_fen=int(value.get("shipping_fee_fen", 0)),
-                    tier_discount_bp=int(value.get("tier_discount_bp", 0)))
+                    tier_discount_permille=int(value.get("tier_discount_permille", 1000)))
 
 
 @dataclass
@@ -134,7 +136,7 @@ def _domain_basket(basket: BasketIn, store: Store | None, channel: str) -> rules
         raise ValidationFailed(_("Unknown channel."), code="invalid_channel", detail={"channel": channel})
     return rules.Basket(
         lines=tuple(rules.BasketLine(line_id=ln.line_id, sku=ln.sku, category=ln.category,
-                                     unit_price_fen=ln.unit_price_fen, quantity=ln.quantity,
+                                     unit_price_fen=ln.unit_price_fen, quantity=ln.qty,
                                      tier_discountable=ln.tier_discountable) for ln in basket.lines),
         store_id=store.code if store else "", channel=rules.Channel(channel), shipping_fee_fen=basket.shipping_fee_fen)
 
@@ -174,7 +176,8 @@ def coupons_price(*, member_id: int | None, codes: Sequence[str], basket: Basket
             templates[c.template_id] = template_to_domain(c.template)
         offers.append(CouponOffer(template=templates[c.template_id], coupon=_state(c),
                                   budget_spent_fen=c.template.budget_spent_fen))
-    tier_discount = TierDiscount(tier=tier, percent_off_bp=basket.tier_discount_bp) if basket.tier_discount_bp else None
+    off_bp = (1000 - basket.tier_discount_permille) * 10  # the pricing rules take what is taken off, in bp
+    tier_discount = TierDiscount(tier=tier, percent_off_bp=off_bp) if off_bp > 0 else None
     price = basket_price_best if best else basket_price
     pricing = price(basket=domain_basket, member=member_ctx, now=now, offers=offers, tier_discount=tier_discount)
     return Priced(pricing=pricing, coupons={str(c.pk): c for c in found.values()}, unknown=unknown, basket=basket)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 from typing import Any, Literal
 
 from django.db import transaction
@@ -16,7 +15,8 @@ from memberhub.access import store_scope
 from memberhub.core.errors import ApplicationError
 from memberhub.core.messages import domain_message
 from memberhub.core.pagination import paginate
-from memberhub.core.schemas import ErrorOut
+from memberhub.core.schemas import ERRORS as API_ERRORS
+from memberhub.core.schemas import Moment
 from memberhub.domain.benefits import BasketLine
 from memberhub.domain.errors import DomainError
 from memberhub.imports import services as import_jobs
@@ -30,10 +30,8 @@ from memberhub.loyalty.schemas import (
     AdjustmentIn,
     AdjustmentOut,
     AsOfOut,
-    BalanceOut,
     BulkIn,
     BulkOut,
-    ClaimIn,
     DecisionIn,
     DecisionOut,
     EntryPage,
@@ -42,17 +40,19 @@ from memberhub.loyalty.schemas import (
     HoldIn,
     HoldOut,
     OverrideIn,
+    PointsBalanceOut,
+    PointsRedeemIn,
     ProgrammeIn,
     ProgrammeOut,
     ProgressOut,
+    PurchaseClaimIn,
     PurchaseIn,
     PurchaseOut,
+    PurchaseRefundIn,
+    PurchaseRefundOut,
     QuoteIn,
     QuoteOut,
-    RedeemIn,
     RedeemOut,
-    RefundIn,
-    RefundOut,
     TierChangeOut,
     ViolationOut,
     WhatIfIn,
@@ -61,8 +61,7 @@ from memberhub.loyalty.schemas import (
 
 router = Router(tags=["loyalty"])
 PURCHASE_IMPORTS_URL = "/api/v1/loyalty/purchases/imports"
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut,
-                          422: ErrorOut}
+ERRORS: dict[int, Any] = API_ERRORS
 
 
 def _actor(request: HttpRequest) -> Any:
@@ -142,7 +141,7 @@ def purchase_bulk(request: HttpRequest, body: BulkIn) -> dict[str, Any]:
     return {**counts, "items": items}
 
 
-@router.post("/purchases/import", response={202: ImportJobOut, **ERRORS, 413: ErrorOut},
+@router.post("/purchases/import", response={202: ImportJobOut, **ERRORS},
              summary="Import purchases from CSV or Excel (also CDNOW text) as a background job; idempotent per "
                      "order number")
 def purchase_import(request: HttpRequest, file: File[UploadedFile], create_members: bool = False,
@@ -159,7 +158,7 @@ def purchase_import_get(request: HttpRequest, job_id: int) -> dict[str, Any]:
                                PURCHASE_IMPORTS_URL)
 
 
-@router.get("/purchases/{purchase_id}", response={200: PurchaseOut, **ERRORS}, summary="Read a purchase")
+@router.get("/purchases/{int:purchase_id}", response={200: PurchaseOut, **ERRORS}, summary="Read a purchase")
 def purchase_get(request: HttpRequest, purchase_id: int) -> dict[str, Any]:
     _actor(request).require("points:read")
     p = Purchase.objects.select_related("store", "member").filter(pk=purchase_id).first()
@@ -173,7 +172,7 @@ def purchase_get(request: HttpRequest, purchase_id: int) -> dict[str, Any]:
 
 @router.post("/purchases/claim", response={200: PurchaseOut, **ERRORS},
              summary="A member claims an anonymous purchase from the receipt (补登)")
-def purchase_claim(request: HttpRequest, body: ClaimIn) -> dict[str, Any]:
+def purchase_claim(request: HttpRequest, body: PurchaseClaimIn) -> dict[str, Any]:
     result = purchases.purchase_claim(actor=_actor(request), channel=body.channel, order_no=body.order_no,
                                       paid_fen=body.paid_fen, member_id=body.member_id, member_key=body.member)
     return _purchase(result.purchase, replayed=result.replayed, change=result.tier_change)
@@ -184,8 +183,8 @@ def _refund(r: Refund) -> dict[str, Any]:
             "whole": r.whole, "points": r.points, "settlement": r.settlement}
 
 
-@router.post("/refunds", response={201: RefundOut, **ERRORS}, summary="Refund a purchase, whole or by line")
-def refund_create(request: HttpRequest, body: RefundIn) -> Status[dict[str, Any]]:
+@router.post("/refunds", response={201: PurchaseRefundOut, **ERRORS}, summary="Refund a purchase, whole or by line")
+def refund_create(request: HttpRequest, body: PurchaseRefundIn) -> Status[dict[str, Any]]:
     refund = purchases.purchase_refund(actor=_actor(request), data=purchases.RefundInput(**body.model_dump()))
     return Status(201, _refund(refund))
 
@@ -200,7 +199,7 @@ def basket_quote(request: HttpRequest, body: QuoteIn) -> dict[str, Any]:
 
 # --- points -----------------------------------------------------------------------------------
 
-@router.get("/members/{member_id}/points", response={200: BalanceOut, **ERRORS}, summary="Points balance")
+@router.get("/members/{member_id}/points", response={200: PointsBalanceOut, **ERRORS}, summary="Points balance")
 def points_balance(request: HttpRequest, member_id: int) -> dict[str, Any]:
     return selectors.points_summary(actor=_actor(request), member_id=member_id)
 
@@ -208,8 +207,8 @@ def points_balance(request: HttpRequest, member_id: int) -> dict[str, Any]:
 class StatementFilters(Schema):
     kind: Literal["earn", "redeem", "expire", "adjust", "reverse", "transfer"] | None = None
     rule: str | None = None
-    at_from: datetime | None = None
-    at_to: datetime | None = None
+    at_from: Moment | None = None
+    at_to: Moment | None = None
     cursor: str | None = None
     limit: int = 50
 
@@ -228,7 +227,7 @@ def points_statement(request: HttpRequest, member_id: int, filters: Query[Statem
 
 @router.get("/members/{member_id}/points/as-of", response={200: AsOfOut, **ERRORS},
             summary="The balance at a past date and time")
-def points_as_of(request: HttpRequest, member_id: int, at: datetime) -> dict[str, Any]:
+def points_as_of(request: HttpRequest, member_id: int, at: Moment) -> dict[str, Any]:
     return selectors.balance_as_of(actor=_actor(request), member_id=member_id, at=at)
 
 
@@ -255,12 +254,12 @@ def action_award(request: HttpRequest, member_id: int, body: ActionIn) -> dict[s
 
 @router.get("/expiring", response={200: list[ExpiringOut], **ERRORS}, summary="What expires when, whole programme")
 def programme_expiring(request: HttpRequest, by: Literal["month", "date"] = "month",
-                       until: datetime | None = None) -> list[dict[str, Any]]:
+                       until: Moment | None = None) -> list[dict[str, Any]]:
     return selectors.expiring_programme(actor=_actor(request), by=by, until=until)
 
 
 @router.post("/redeem", response={200: RedeemOut, **ERRORS}, summary="Redeem points at once (cash or reward)")
-def points_redeem(request: HttpRequest, body: RedeemIn) -> dict[str, Any]:
+def points_redeem(request: HttpRequest, body: PointsRedeemIn) -> dict[str, Any]:
     result = points.points_redeem(actor=_actor(request), member_id=body.member_id, member_key=body.member,
                                   points=body.points, order_fen=body.order_fen, reference=body.reference,
                                   reason=body.reason)

@@ -28,6 +28,7 @@ from itertools import chain
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -137,6 +138,14 @@ def _pick(row: dict[str, Any], name: str) -> Any:
 
 
 def _fen(row: dict[str, Any], name: str) -> int | None:
+    """An amount in fen, within the API's ceiling (MEMBERHUB_MAX_AMOUNT_FEN), as a request's."""
+    value = _fen_read(row, name)
+    if value is not None and not 0 <= value <= settings.MAX_AMOUNT_FEN:
+        raise _Bad(f"{name}_out_of_range", str(value)[:40])
+    return value
+
+
+def _fen_read(row: dict[str, Any], name: str) -> int | None:
     raw = _pick(row, f"{name}_fen")
     if raw is not None:
         try:

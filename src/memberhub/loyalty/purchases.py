@@ -4,9 +4,10 @@ what the refunded part earned. Each service owns one transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -29,8 +30,6 @@ from memberhub.loyalty.programme import Rules, rules_current
 from memberhub.loyalty.tiering import tier_fact_from, tier_fact_read, tier_on_purchase, tier_upgrade_possible
 from memberhub.members.models import Member
 from memberhub.stores.models import Store
-
-FUTURE_TOLERANCE = timedelta(minutes=10)  # till clocks drift
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 2.5× (an import makes one per row)
@@ -82,6 +81,16 @@ def _store_id(actor: Principal, code: str | None) -> int | None:
     return found[0]
 
 
+def _programme_start() -> datetime:
+    """The earliest purchase time: the programme's `starts_on`, else MEMBERHUB_PROGRAMME_START,
+    at midnight in the programme's time zone."""
+    from zoneinfo import ZoneInfo
+
+    rules = rules_current()
+    day = rules.config.starts_on or settings.PROGRAMME_START
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(rules.timezone))
+
+
 def purchase_validate(data: PurchaseInput, *, now: datetime) -> tuple[datetime, list[LineInput]]:
     if data.channel not in Purchase.Channel.values:
         raise ValidationFailed(_("Unknown channel."), code="invalid_channel", detail={"allowed": Purchase.Channel.values})
@@ -90,16 +99,21 @@ def purchase_validate(data: PurchaseInput, *, now: datetime) -> tuple[datetime, 
     at = data.at or now
     if at.tzinfo is None:
         raise ValidationFailed(_("Times must carry a timezone."), code="naive_datetime")
-    if at > now + FUTURE_TOLERANCE:
+    if at > now + timedelta(seconds=settings.PURCHASE_CLOCK_SKEW_SECONDS):  # till clocks drift, a little
         raise ValidationFailed(_("The purchase time is in the future."), code="purchase_in_future")
-    if data.paid_fen < 0:
-        raise ValidationFailed(_("The amount is not valid."), code="invalid_amount")
+    if at < _programme_start():
+        raise ValidationFailed(_("The purchase time is before the programme started."), code="purchase_before_start",
+                               detail={"starts_on": _programme_start().date().isoformat()})
+    if not 0 <= data.paid_fen <= settings.MAX_AMOUNT_FEN:
+        raise ValidationFailed(_("The amount is not valid."), code="invalid_amount",
+                               detail={"max_fen": settings.MAX_AMOUNT_FEN})
     lines = list(data.lines) or [LineInput(paid_fen=data.paid_fen, unit_price_fen=data.paid_fen)]
     ids = [line.line_id or str(i) for i, line in enumerate(lines, start=1)]
     if len(set(ids)) != len(ids):
         raise ValidationFailed(_("Line ids must be unique within the order."), code="duplicate_line_id")
     for line in lines:
-        if line.paid_fen < 0 or line.qty < 0 or (line.unit_price_fen or 0) < 0:
+        if not (0 <= line.paid_fen <= settings.MAX_AMOUNT_FEN and 0 <= line.qty <= 1_000_000
+                and 0 <= (line.unit_price_fen or 0) <= settings.MAX_AMOUNT_FEN):
             raise ValidationFailed(_("The amount is not valid."), code="invalid_amount")
     if sum(line.paid_fen for line in lines) != data.paid_fen:
         raise ValidationFailed(_("The lines' paid amounts do not add up to the total paid."),

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
@@ -9,7 +8,8 @@ from ninja.files import UploadedFile
 
 from memberhub.access import store_scope
 from memberhub.core.pagination import paginate
-from memberhub.core.schemas import ErrorOut, ReasonIn
+from memberhub.core.schemas import ERRORS as API_ERRORS
+from memberhub.core.schemas import Moment, ReasonIn
 from memberhub.imports import services as import_jobs
 from memberhub.imports.schemas import ImportJobOut
 from memberhub.members import duplicates, merge, privacy, selectors, services
@@ -25,7 +25,7 @@ from memberhub.members.schemas import (
 
 router = Router(tags=["members"])
 IMPORTS_URL = "/api/v1/members/imports"
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+ERRORS: dict[int, Any] = API_ERRORS
 
 
 class MemberFilters(Schema):
@@ -33,8 +33,8 @@ class MemberFilters(Schema):
     name: str | None = None
     store: str | None = None
     status: str | None = None
-    registered_from: datetime | None = None
-    registered_to: datetime | None = None
+    registered_from: Moment | None = None
+    registered_to: Moment | None = None
     birth_month: int | None = None
     cursor: str | None = None
     limit: int = 50
@@ -83,7 +83,7 @@ def member_merge(request: HttpRequest, body: MergeIn) -> dict[str, Any]:
     return _out(request, member)
 
 
-@router.post("/import", response={202: ImportJobOut, **ERRORS, 413: ErrorOut},
+@router.post("/import", response={202: ImportJobOut, **ERRORS},
              summary="Import members from CSV or Excel (a background job: follow its url)")
 def member_import(request: HttpRequest, file: File[UploadedFile]) -> Status[dict[str, Any]]:
     job = import_jobs.job_create(actor=request.auth, kind="members", fh=file.open("rb"),  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -29,7 +30,7 @@ from memberhub.stores.models import Store
 from memberhub.stores.selectors import store_for_actor
 from memberhub.wallet.models import TopUpRule, Wallet, WalletConfig, WalletMovement
 
-MAX_AMOUNT_FEN = 10**10  # 1 亿元: a typo guard, not a business limit
+MAX_AMOUNT_FEN = settings.MAX_AMOUNT_FEN  # 1 亿元 by default: a typo guard, not a business limit (core/schemas.py)
 
 
 def _member(actor: Principal, member_id: int, *, spending: bool = False, scoped: bool = False,
