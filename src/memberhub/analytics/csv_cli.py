@@ -19,11 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
-import numpy as np
-
-from memberhub.analytics.csv_io import CsvSpec, InputError, parse_date, read_transactions
-from memberhub.analytics.csv_report import clv_report, print_clv_table, print_rfm_table, rfm_report
-
 
 class _Exit(Exception):
     def __init__(self, status: int) -> None:
@@ -152,6 +147,12 @@ def run(argv: Sequence[str], stdout: IO[str], stderr: IO[str]) -> int:
         args = parser.parse_args(list(argv))
     except _Exit as stop:
         return stop.status
+    # The libraries load once the arguments are good: `--help` and a typo answer at once.
+    import numpy as np
+
+    from memberhub.analytics.csv_io import CsvSpec, InputError, parse_date, read_transactions
+    from memberhub.analytics.csv_report import clv_report, print_clv_table, print_rfm_table, rfm_report
+
     try:
         if args.command == "clv" and args.discount_rate <= -1:
             raise InputError("--discount-rate must be greater than -1")
