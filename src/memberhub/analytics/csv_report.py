@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from memberhub.domain.clv import bgnbd, gammagamma, paretonbd
+from memberhub.domain.clv._fitting import fit_or_regularise, fit_status, fit_warning
 from memberhub.domain.clv.clv import customer_lifetime_value
 from memberhub.domain.clv.lifecycle import Stage, lifecycle_stage
 from memberhub.domain.clv.summary import summarise
@@ -68,8 +69,15 @@ def clv_report(
     )
     if not np.any(s.x > 0):
         raise ValueError("no customer has a repeat purchase, so purchase rates cannot be estimated")
-    model = bgnbd.fit(s.x, s.t_x, s.T) if args.model == "bgnbd" else paretonbd.fit(s.x, s.t_x, s.T)
-    spend = gammagamma.fit(s.x, s.monetary)
+    model: bgnbd.BgNbdFit | paretonbd.ParetoNbdFit = (
+        fit_or_regularise(bgnbd.fit, s.x, s.t_x, s.T) if args.model == "bgnbd"
+        else fit_or_regularise(paretonbd.fit, s.x, s.t_x, s.T))
+    spend = fit_or_regularise(gammagamma.fit, s.x, s.monetary)
+    for name, fit in ((args.model, model), ("gammagamma", spend)):
+        if fit.degenerate:
+            raise ValueError(f"the {name} fit is degenerate even regularised ({fit.degenerate_reason})")
+        if fit.penalty:
+            warn.write(f"warning: {fit_warning(name, fit)}\n")
     if spend.params.q <= 1:
         warn.write(
             "warning: Gamma-Gamma q <= 1: the population mean spend is unbounded; customers without repeat purchases get no spend estimate\n"
@@ -129,7 +137,8 @@ def clv_report(
             model.log_likelihood,
             model.converged,
             model.n_customers,
-        ),
+        )
+        | fit_status(model),
         "spend_model": {
             "name": "gammagamma",
             **_fit_block(
@@ -139,6 +148,7 @@ def clv_report(
                 spend.converged,
                 spend.n_customers,
             ),
+            **fit_status(spend),
         },
         "stages": {st.value: int(found.get(st.value, 0)) for st in Stage},
         "totals": {"expected_purchases": _num(expected.sum()), "clv": _num(np.nansum(value))},
