@@ -12,8 +12,8 @@ could not be fitted to this data.
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -148,10 +148,19 @@ def run(argv: Sequence[str], stdout: IO[str], stderr: IO[str]) -> int:
     except _Exit as stop:
         return stop.status
     # The libraries load once the arguments are good: `--help` and a typo answer at once.
+    # The models' linear algebra is on vectors of a few parameters: a BLAS thread pool only
+    # adds wake-ups (set before NumPy loads; a no-op when it is loaded already).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import numpy as np
 
     from memberhub.analytics.csv_io import CsvSpec, InputError, parse_date, read_transactions
-    from memberhub.analytics.csv_report import clv_report, print_clv_table, print_rfm_table, rfm_report
+    from memberhub.analytics.csv_report import (
+        clv_report,
+        print_clv_table,
+        print_rfm_table,
+        rfm_report,
+        write_json,
+    )
 
     try:
         if args.command == "clv" and args.discount_rate <= -1:
@@ -180,8 +189,7 @@ def run(argv: Sequence[str], stdout: IO[str], stderr: IO[str]) -> int:
         stderr.write(f"error: the {args.command} model could not be computed on this data: {exc}\n")
         return 3
     if args.format == "json":
-        json.dump(report, stdout, ensure_ascii=False, indent=1, allow_nan=False)
-        stdout.write("\n")
+        write_json(report, stdout)
     elif args.command == "rfm":
         print_rfm_table(report, stdout, args.limit)
     else:
