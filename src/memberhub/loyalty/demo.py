@@ -9,14 +9,20 @@ the default model and recovers DEMO_PURCHASES and DEMO_SPEND within their standa
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
+from django.db import transaction
 from django.utils import timezone
 
 from memberhub.core.output import Writer
 from memberhub.domain.clv.bgnbd import BgNbdParams
 from memberhub.domain.clv.gammagamma import GammaGammaParams
 from memberhub.members.models import Member
+
+if TYPE_CHECKING:
+    from memberhub.access.principal import Principal
+    from memberhub.domain.clv.simulate import History
 
 # Days: a purchase every ~100 days while active (r/alpha), ~1 in 6 drops out after a repeat
 # purchase (a/(a+b)); orders of ~200 yuan on average (gamma p/(q-1), in fen).
@@ -33,7 +39,6 @@ def demo_purchases_load(out: Writer) -> None:
 
     from memberhub.access.principal import system_principal
     from memberhub.domain.clv.simulate import simulate_histories
-    from memberhub.loyalty.purchases import LineInput, PurchaseInput, purchase_record
 
     actor = system_principal("demo")
     now = timezone.now()
@@ -44,6 +49,15 @@ def demo_purchases_load(out: Writer) -> None:
     first = [registered + timedelta(minutes=5) for _, registered in members]
     ages = np.array([max((now - at) / timedelta(days=1), 0.0) for at in first])
     histories = simulate_histories(DEMO_PURCHASES, DEMO_SPEND, ages, rng)
+    with transaction.atomic():  # one commit, not one fsync per demo purchase
+        made = _record(members, first, histories, actor)
+    out.write(f"Demo loyalty data: {made} new purchases.\n")
+
+
+def _record(members: list[tuple[int, datetime]], first: list[datetime], histories: list[History],
+            actor: Principal) -> int:
+    from memberhub.loyalty.purchases import LineInput, PurchaseInput, purchase_record
+
     made = 0
     for (member_id, _), start, history in zip(members, first, histories, strict=True):
         store = STORES[member_id % len(STORES)]
@@ -57,4 +71,4 @@ def demo_purchases_load(out: Writer) -> None:
             )
             if not purchase_record(actor=actor, data=data).replayed:
                 made += 1
-    out.write(f"Demo loyalty data: {made} new purchases.\n")
+    return made
