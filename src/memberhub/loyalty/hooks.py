@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db.models import F
@@ -134,30 +134,7 @@ def on_export(member: Member) -> dict[str, Any]:
 
 
 def demo_purchases(out: Writer) -> None:
-    """A few months of purchases for the first demo members (idempotent: order numbers repeat)."""
-    import random
+    """Purchases for the demo members, drawn from the CLV models' own processes (loyalty/demo.py)."""
+    from memberhub.loyalty.demo import demo_purchases_load
 
-    from memberhub.access.principal import system_principal
-    from memberhub.loyalty.purchases import LineInput, PurchaseInput, purchase_record
-
-    rng = random.Random(7)
-    actor = system_principal("demo")
-    now = timezone.now()
-    stores = ["SH-NJL", "BJ-SLT", "GZ-TH", "SZ-WXC", "HZ-XH", "ONLINE"]
-    catalogue = [("SKU-TEA-01", "food", 6800), ("SKU-CRM-02", "beauty", 29900), ("SKU-TSH-03", "apparel", 12900),
-                 ("SKU-BAG-04", "apparel", 59900), ("SKU-GFT-05", "gift_card", 50000)]
-    made = 0
-    for member_id in Member.objects.filter(status=Member.Status.ACTIVE).order_by("pk").values_list("pk", flat=True)[:120]:
-        for n in range(rng.randrange(1, 8)):
-            store = rng.choice(stores)
-            items = rng.sample(catalogue, rng.randrange(1, 3))
-            lines = tuple(LineInput(sku=sku, category=cat, qty=1, unit_price_fen=price, paid_fen=price)
-                          for sku, cat, price in items)
-            data = PurchaseInput(
-                channel="online" if store == "ONLINE" else "offline", order_no=f"DEMO-{member_id}-{n}",
-                paid_fen=sum(line.paid_fen for line in lines), lines=lines, store=store, member_id=member_id,
-                at=now - timedelta(days=rng.randrange(1, 300), minutes=rng.randrange(600)),
-            )
-            if not purchase_record(actor=actor, data=data).replayed:
-                made += 1
-    out.write(f"Demo loyalty data: {made} new purchases.\n")
+    demo_purchases_load(out)
