@@ -34,6 +34,7 @@ from memberhub.core.errors import (
 )
 from memberhub.core.http import error_response, holds_nul, nul_refused
 from memberhub.core.messages import domain_message
+from memberhub.core.metrics import database_error
 from memberhub.core.middleware import keyed_api_request
 from memberhub.core.validation import validation_errors
 from memberhub.domain.errors import DomainError
@@ -167,6 +168,7 @@ def _database_unavailable(request: HttpRequest, exc: DatabaseError) -> HttpRespo
         log.error("integer overflow in the database on %s %s: %s", request.method, request.path, exc)
         return error_response(ValueOutOfRange())
     log.warning("database unavailable on %s %s: %s", request.method, request.path, exc, exc_info=exc)
+    database_error(exc)
     return error_response(DatabaseUnavailable())
 
 

@@ -30,6 +30,7 @@ from memberhub.conf import (
     random_token,
     secret_weakness,
 )
+from memberhub.core.request_log import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -125,6 +126,7 @@ INSTALLED_APPS = [
 # Session, CSRF, authentication and messages are Django's, stepping aside for a request to
 # the API that carries its key (core/middleware.py); the locale one skips a path lookup.
 MIDDLEWARE = [
+    "memberhub.core.request_log.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "memberhub.core.security.SecurityHeadersMiddleware",
     "memberhub.core.http.NulCharacterMiddleware",
@@ -281,13 +283,12 @@ if REDIS_URL:
 else:
     HUEY.update({"huey_class": "huey.SqliteHuey", "filename": str(DATA_DIR / "tasks.sqlite3")})
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("MEMBERHUB_LOG_LEVEL", "INFO") or "INFO"},
-    "loggers": {"django.request": {"level": "ERROR"}},
-}
+# One line per record; JSON by default (one object per line, with the request's id), or text.
+LOG_FORMAT = env_choice("MEMBERHUB_LOG_FORMAT", "json", ("json", "text"))
+LOGGING = logging_config(level=env_str("MEMBERHUB_LOG_LEVEL", "INFO") or "INFO", fmt=LOG_FORMAT)
+
+# `/metrics`: with a token, only `Authorization: Bearer <token>`; without, only this host.
+METRICS_TOKEN = env_str("MEMBERHUB_METRICS_TOKEN")
 
 os.environ.setdefault("MEMBERHUB_DATA_DIR", str(DATA_DIR))
 

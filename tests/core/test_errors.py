@@ -17,7 +17,8 @@ pytestmark = pytest.mark.django_db
 def _envelope(r: Any) -> dict[str, Any]:
     assert r["Content-Type"].startswith("application/json"), r.content[:200]
     body = r.json()
-    assert set(body) == {"code", "message", "detail"} and body["message"]
+    assert set(body) == {"code", "message", "detail", "request_id"} and body["message"]
+    assert body["request_id"] == r["X-Request-ID"]
     return body
 
 

@@ -38,6 +38,7 @@ from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.checkout.models import Checkout, CheckoutRefund
 from memberhub.core.errors import ApplicationError, Conflict, NotFound, ValidationFailed
+from memberhub.core.metrics import checkout_completed
 from memberhub.coupons.checkout import (
     LineIn,
     coupons_price,
@@ -183,7 +184,9 @@ def checkout_create(*, actor: Principal, data: CheckoutInput, now: datetime | No
         if data.member_id is not None or data.member_key else None
     try:
         with transaction.atomic():
-            return _checkout(actor, data, store, member, fingerprint, now)
+            receipt = _checkout(actor, data, store, member, fingerprint, now)
+        checkout_completed()
+        return receipt
     except (IntegrityError, ApplicationError) as exc:
         # a twin of this request committed first: answer its receipt
         if isinstance(exc, ApplicationError) and exc.code not in ("order_exists", "order_already_redeemed"):

@@ -29,4 +29,18 @@ def memberhub_checks(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             ))
     except DatabaseError:
         pass  # tables not created yet: reported as pending migrations above
+    problems.extend(_consumer_problems())
     return problems
+
+
+def _consumer_problems() -> list[Any]:
+    """Queued jobs need a consumer (`memberhub serve` runs one, or `memberhub worker`): the
+    same test as `/readyz`."""
+    from memberhub.core.health import readiness
+
+    consumer = readiness()["checks"].get("job_consumer")
+    if consumer is None or consumer["ok"]:
+        return []
+    return [Warning(f"Jobs are not being run: {consumer['error']}",
+                    hint="`memberhub serve` runs the job consumer; with --no-worker run `memberhub worker`",
+                    id="memberhub.W002")]

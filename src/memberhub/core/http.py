@@ -19,10 +19,15 @@ from memberhub.core.errors import (
     NotFound,
     ValidationFailed,
 )
+from memberhub.core.request_log import current_request_id
 
 
 def envelope(code: str, message: str | Promise, detail: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"code": code, "message": str(message), "detail": detail or {}}
+    body = {"code": code, "message": str(message), "detail": detail or {}}
+    rid = current_request_id()
+    if rid:  # the same id as the X-Request-ID header and the request's log lines
+        body["request_id"] = rid
+    return body
 
 
 def error_response(exc: ApplicationError) -> JsonResponse:
@@ -55,6 +60,10 @@ def server_error(request: HttpRequest) -> HttpResponse:
     such as the Idempotency-Key claim). A database that is down or busy is a 503 the client
     may retry, not a 500."""
     exc = sys.exc_info()[1]
+    if isinstance(exc, OperationalError | InterfaceError):
+        from memberhub.core.metrics import database_error
+
+        database_error(exc)
     return error_answer(request, DatabaseUnavailable() if isinstance(exc, OperationalError | InterfaceError)
                         else InternalError())
 

@@ -25,3 +25,11 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_scope_key_unique")]
+
+
+class Heartbeat(models.Model):
+    """The last time a background component showed it works (the job consumer runs a
+    heartbeat job every minute): `/readyz` and `memberhub check` read it."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    seen_at = models.DateTimeField()

@@ -88,6 +88,7 @@ class ErrorOut(Schema):
     code: str
     message: str
     detail: dict = Field(default_factory=dict)
+    request_id: str | None = None  # as in the X-Request-ID header: finds the request's log lines
 
 
 # Every operation may answer these, so every operation documents them: 400 (a NUL character,

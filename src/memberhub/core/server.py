@@ -88,7 +88,7 @@ def serve(*, host: str, port: int, workers: int, threads: int) -> None:
         websockets=False,  # not on WSGI; saves an info line at start
         workers=workers,
         blocking_threads=threads,  # Python threads per worker that run the WSGI app
-        log_access=True,  # to stdout, as gunicorn's accesslog "-"
+        log_access=False,  # memberhub logs each request itself (core/request_log: JSON, with its id)
         workers_kill_timeout=GRACEFUL_TIMEOUT,
         respawn_failed_workers=True,  # as gunicorn: a worker that dies is replaced, not fatal
     ).serve(target_loader=load_application)
