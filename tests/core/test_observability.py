@@ -139,9 +139,17 @@ def test_readyz_needs_the_database_the_migrations_and_a_live_job_consumer() -> N
         assert _metric(_scrape(), "memberhub_jobs_consumer_heartbeat_age_seconds") < 60
 
 
-def test_check_warns_when_no_job_consumer_reports(capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_warns_when_jobs_wait_and_no_consumer_reports(capsys: pytest.CaptureFixture[str]) -> None:
+    from huey.contrib.djhuey import HUEY
+
     with override_settings(HUEY={**_huey(), "immediate": False}):
         call_command("check")
+        assert "memberhub.W002" not in capsys.readouterr().err  # nothing waits: nothing to say
+        HUEY.storage.enqueue(b"a job nobody runs")
+        try:
+            call_command("check")
+        finally:
+            HUEY.storage.flush_queue()
     assert "memberhub.W002" in capsys.readouterr().err
 
 

@@ -203,3 +203,23 @@ def test_a_read_that_fails_on_a_sound_connection_is_not_run_again(monkeypatch: p
     with pytest.raises(DatabaseError):
         rows.one("SELECT no_such_column FROM loyalty_pointsaccount", [])
     assert len(runs) == 1 and connection.connection is kept
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_writes_in_the_orms_transaction_while_an_event_loop_runs_in_the_thread() -> None:
+    """Django gives a thread other connections while an event loop runs in it (as Playwright's
+    sync API or an async server leaves one): the fast path must write on the ORM's, inside its
+    transaction, not on the one this thread had before."""
+    import asyncio
+
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    outside = rows._db()
+    seen: list[Any] = []
+
+    async def inside() -> None:
+        seen.append((rows._db(), connections[DEFAULT_DB_ALIAS]))
+
+    asyncio.run(inside())
+    assert seen[0][0] is seen[0][1]
+    assert outside is connections[DEFAULT_DB_ALIAS]

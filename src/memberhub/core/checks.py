@@ -34,13 +34,13 @@ def memberhub_checks(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 
 
 def _consumer_problems() -> list[Any]:
-    """Queued jobs need a consumer (`memberhub serve` runs one, or `memberhub worker`): the
-    same test as `/readyz`."""
-    from memberhub.core.health import readiness
+    """Jobs waiting with no consumer to run them (`memberhub serve` runs one, or `memberhub
+    worker`): the same test of the consumer as `/readyz`, said only when jobs are waiting."""
+    from memberhub.core.health import jobs_pending, readiness
 
     consumer = readiness()["checks"].get("job_consumer")
-    if consumer is None or consumer["ok"]:
+    if consumer is None or consumer["ok"] or not jobs_pending():
         return []
-    return [Warning(f"Jobs are not being run: {consumer['error']}",
+    return [Warning(f"Jobs are waiting and not being run: {consumer['error']}",
                     hint="`memberhub serve` runs the job consumer; with --no-worker run `memberhub worker`",
                     id="memberhub.W002")]
