@@ -15,6 +15,7 @@ from memberhub.access.models import ApiKey
 from memberhub.access.principal import Principal, staff_principal
 from memberhub.access.roles import Cap
 from memberhub.core.errors import NotAuthenticated, ValidationFailed
+from memberhub.core.idempotency import withhold
 from memberhub.core.schemas import ErrorOut, StrictSchema
 
 router = Router(tags=["auth"])
@@ -105,6 +106,7 @@ def apikey_list(request: HttpRequest) -> list[ApiKey]:
 @router.post("/apikeys", response={201: ApiKeyCreatedOut, **ERRORS}, summary="Create an API key")
 def apikey_create(request: HttpRequest, body: ApiKeyIn) -> Status[dict[str, Any]]:
     request.auth.require(Cap.APIKEYS_MANAGE)  # type: ignore[attr-defined]
+    withhold("key")  # never kept for an Idempotency-Key replay, which answers "key": null
     key, plain = services.apikey_create(
         actor=request.auth, name=body.name, scopes=body.scopes, store_codes=body.stores  # type: ignore[attr-defined]
     )

@@ -10,6 +10,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from memberhub.access.roles import Cap
+from memberhub.core import idempotency
 from memberhub.core.pagination import paginate
 from memberhub.core.schemas import ErrorOut, StrictSchema
 from memberhub.wallet import giftcards, selectors, services
@@ -178,6 +179,7 @@ def rule_update(request: HttpRequest, rule_id: int, body: RuleActiveIn) -> Any:
 @router.post("/gift-cards", response={201: list[GiftCardIssuedOut], **ERRORS},
              summary="Issue gift cards (礼品卡), each with its PIN shown once")
 def gift_cards_issue(request: HttpRequest, body: GiftCardsIn) -> Status[Any]:
+    idempotency.withhold("pin")  # never kept: a replay answers "pin": null, as a replayed batch does
     return Status(201, giftcards.gift_cards_issue(actor=_auth(request), **body.model_dump()))
 
 
