@@ -47,6 +47,7 @@ from memberhub.core.crypto import decrypt_bytes, encrypt_bytes, keyed_digest
 from memberhub.core.errors import Conflict, PayloadTooLarge, ValidationFailed
 from memberhub.core.http import error_response
 from memberhub.core.models import IdempotencyRecord
+from memberhub.core.outlive import run_outliving
 
 HEADER = "Idempotency-Key"
 WITHHELD_HEADER = "Idempotent-Replay-Withheld"
@@ -158,8 +159,9 @@ def _sealed(response: HttpResponse, capture: _Capture) -> dict[str, Any]:
 
 def _replay(record: IdempotencyRecord) -> HttpResponse:
     if record.response_body is None:
-        return error_response(Conflict(_("The answer kept for this Idempotency-Key was deleted when the member it "
-                                         "showed was erased."), code="idempotency_replay_erased"))
+        return error_response(Conflict(
+            _("The answer kept for this Idempotency-Key was deleted when its member was erased."),
+            code="idempotency_replay_erased"))
     body = decrypt_bytes(bytes(record.response_body))
     if body is None:  # its key was taken out of MEMBERHUB_ENCRYPTION_KEYS: as good as expired
         return error_response(Conflict(_("The answer kept for this Idempotency-Key can no longer be read."),
@@ -236,6 +238,7 @@ class IdempotencyMiddleware:
             return response
         except _DiscardEffect as discard:
             _release(record)
+            run_outliving(discard.response)  # a refusal's record, rolled back with the effect
             return discard.response
         except BaseException:
             _release(record)

@@ -17,7 +17,8 @@ from memberhub.wallet import giftcards, selectors, services
 from memberhub.wallet.models import GiftCard, TopUpRule, WalletConfig
 
 router = Router(tags=["wallet"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut,
+                          423: ErrorOut, 429: ErrorOut}
 Fen = Field(gt=0, le=services.MAX_AMOUNT_FEN)
 Ref = Field(min_length=1, max_length=120)
 
@@ -113,6 +114,7 @@ class GiftCardOut(Schema):
     status: str
     expires_at: datetime | None
     issued_at: datetime
+    pin_locked_at: datetime | None = None  # locked after too many wrong PINs: staff unlock it
 
 
 class GiftCardIssuedOut(GiftCardOut):
@@ -134,6 +136,10 @@ class GiftSpendIn(StrictSchema):
     store: str | None = None
     allow_partial: bool = False
     pin: str | None = Field(default=None, max_length=12)  # required unless the caller may waive it
+
+
+class UnlockIn(StrictSchema):
+    reason: str = Field(min_length=1, max_length=1000)
 
 
 class StatementQuery(Schema):
@@ -197,6 +203,12 @@ def gift_card_statement(request: HttpRequest, code: str) -> Any:
 @router.post("/gift-cards/{code}/spend", response={200: GiftMovementOut, **ERRORS}, summary="Pay with a gift card")
 def gift_card_spend(request: HttpRequest, code: str, body: GiftSpendIn) -> Any:
     return giftcards.gift_card_spend(actor=_auth(request), code=code, **body.model_dump())
+
+
+@router.post("/gift-cards/{code}/unlock", response={200: GiftCardOut, **ERRORS},
+             summary="Unlock a gift card locked by wrong PINs (with a reason)")
+def gift_card_unlock(request: HttpRequest, code: str, body: UnlockIn) -> GiftCard:
+    return giftcards.gift_card_unlock(actor=_auth(request), code=code, reason=body.reason)
 
 
 @router.post("/gift-cards/{code}/refund", response={200: GiftMovementOut, **ERRORS}, summary="Refund to a gift card")
