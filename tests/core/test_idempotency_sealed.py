@@ -113,3 +113,21 @@ def test_erasure_deletes_the_answers_that_show_the_member(admin_api: Api, make_k
     assert retry.status_code == 409 and retry.json()["code"] == "idempotency_replay_erased"
     assert PHONE not in retry.content.decode()
     assert Member.objects.count() == 2
+
+
+def test_an_unmasked_answer_is_not_replayed_to_a_caller_who_lost_pii_read(make_staff: Callable[..., Any]) -> None:
+    from memberhub.access.models import StaffProfile
+
+    user = make_staff("service")
+    client = Client()
+    client.force_login(user)
+    api = Api(client)
+    first = _register(api)
+    assert first.status_code == 201 and first.json()["pii_masked"] is False
+    assert IdempotencyRecord.objects.get().pii_unmasked
+    StaffProfile.objects.filter(user=user).update(role="marketing")  # no pii:read any more
+    r = _register(api)
+    assert (r.status_code, r.json()["code"]) == (403, "permission_denied")
+    assert PHONE not in r.content.decode()
+    StaffProfile.objects.filter(user=user).update(role="service")
+    assert _register(api)["Idempotent-Replayed"] == "true"

@@ -44,7 +44,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from memberhub.core.crypto import decrypt_bytes, encrypt_bytes, keyed_digest
-from memberhub.core.errors import Conflict, PayloadTooLarge, ValidationFailed
+from memberhub.core.errors import Conflict, PayloadTooLarge, PermissionDenied, ValidationFailed
 from memberhub.core.http import error_response
 from memberhub.core.models import IdempotencyRecord
 from memberhub.core.outlive import run_outliving
@@ -70,6 +70,13 @@ class _Capture:
 
     withheld: set[str] = field(default_factory=set)
     member_ids: set[int] = field(default_factory=set)
+    unmasked: bool = False
+
+
+@dataclass(frozen=True)
+class _Caller:
+    scope: str  # the principal: k:<api key id>, u:<user id>
+    may_see_pii: Callable[[], bool]  # holds pii:read now (asked only to replay an unmasked answer)
 
 
 _capture: ContextVar[_Capture | None] = ContextVar("idempotency_capture", default=None)
@@ -82,10 +89,13 @@ def withhold(*fields: str) -> None:
         capture.withheld.update(fields)
 
 
-def shows_member(member_id: int | None) -> None:
-    """The answer being built shows this member's personal data: erasing them deletes it."""
+def shows_member(member_id: int | None, *, unmasked: bool = False) -> None:
+    """The answer being built shows this member's personal data (`unmasked`: in the clear):
+    erasing them deletes it, and an unmasked one is replayed only to a caller still holding
+    pii:read."""
     if member_id is not None and (capture := _capture.get()) is not None:
         capture.member_ids.add(member_id)
+        capture.unmasked = capture.unmasked or unmasked
 
 
 def forget_member(member_id: int) -> int:
@@ -106,10 +116,12 @@ def _capturing() -> Iterator[_Capture]:
         _capture.reset(token)
 
 
-def _caller(request: HttpRequest) -> str | None:
+def _caller(request: HttpRequest) -> _Caller | None:
     """The principal sending the request, as the API will authenticate it (api.py): the bearer
     key alone when there is an Authorization header, else the logged-in staff user, who must
     pass the CSRF check as the view would make them. None: the API will refuse the request."""
+    from memberhub.access.roles import Cap
+
     header = request.headers.get("Authorization")
     if header is not None:
         parts = header.split(" ")
@@ -118,13 +130,19 @@ def _caller(request: HttpRequest) -> str | None:
         from memberhub.access.services import apikey_authenticate
 
         principal = apikey_authenticate(" ".join(parts[1:]))
-        return f"k:{principal.id}" if principal is not None else None
+        if principal is None:
+            return None
+        return _Caller(f"k:{principal.id}", lambda: principal.can(Cap.PII_READ))
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not request.COOKIES.get(settings.SESSION_COOKIE_NAME):
         return None
     from ninja.utils import check_csrf
 
-    return None if check_csrf(request) else f"u:{user.pk}"
+    if check_csrf(request):
+        return None
+    from memberhub.access.principal import staff_principal
+
+    return _Caller(f"u:{user.pk}", lambda: staff_principal(user).can(Cap.PII_READ))
 
 
 def _fingerprint(request: HttpRequest, body: bytes) -> str:
@@ -154,7 +172,7 @@ def _sealed(response: HttpResponse, capture: _Capture) -> dict[str, Any]:
     member_id = min(capture.member_ids) if capture.member_ids else None
     return {"response_status": response.status_code, "response_body": encrypt_bytes(content),
             "response_content_type": response.get("Content-Type", "application/json"),
-            "withheld": ",".join(withheld)[:100], "member_id": member_id}
+            "withheld": ",".join(withheld)[:100], "member_id": member_id, "pii_unmasked": capture.unmasked}
 
 
 def _replay(record: IdempotencyRecord) -> HttpResponse:
@@ -193,9 +211,10 @@ class IdempotencyMiddleware:
             body = request.body
         except RequestDataTooBig:
             return error_response(PayloadTooLarge())
-        scope = _caller(request)
-        if scope is None:  # authentication comes first: the API refuses this request itself
+        caller = _caller(request)
+        if caller is None:  # authentication comes first: the API refuses this request itself
             return self.get_response(request)
+        scope = caller.scope
         fingerprint = _fingerprint(request, body)
 
         # Look before claiming: a plain read does not wait for a writer, whereas the claim's
@@ -224,6 +243,8 @@ class IdempotencyMiddleware:
                 )
             if existing is None or existing.state == IdempotencyRecord.State.IN_FLIGHT:
                 return _in_flight()
+            if existing.pii_unmasked and not caller.may_see_pii():  # lost pii:read since
+                return error_response(PermissionDenied(detail={"required": ["pii:read"]}))
             return _replay(existing)
 
         try:

@@ -27,6 +27,7 @@ class IdempotencyRecord(models.Model):
     response_body = models.BinaryField(null=True)  # Fernet token of the answer (core.crypto)
     withheld = models.CharField(max_length=100, blank=True)  # one-time secret fields left out, comma-separated
     member_id = models.BigIntegerField(null=True, blank=True, db_index=True)  # whose personal data it shows
+    pii_unmasked = models.BooleanField(default=False)  # shows it unmasked: replayed only to holders of pii:read
     response_content_type = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

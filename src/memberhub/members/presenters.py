@@ -23,7 +23,7 @@ def member_masked_pii(member: Member) -> dict[str, Any]:
 
 def member_public(member: Member, *, viewer: Principal) -> dict[str, Any]:
     whole = viewer.can(Cap.PII_READ)
-    shows_member(member.pk)  # an answer kept for replays is deleted when this member is erased
+    shows_member(member.pk, unmasked=whole)  # an answer kept for replays: deleted when this member is erased
     pii = (
         {"phone": member.phone, "email": member.email, "address": member.address, "id_number": member.id_number}
         if whole

@@ -27,6 +27,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='idempotencyrecord',
+            name='pii_unmasked',
+            field=models.BooleanField(default=False),
+        ),
+        migrations.AddField(
+            model_name='idempotencyrecord',
             name='withheld',
             field=models.CharField(blank=True, max_length=100),
         ),
