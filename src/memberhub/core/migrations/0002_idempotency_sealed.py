@@ -1,7 +1,10 @@
 """Idempotency records are sealed (encrypted answer, keyed fingerprint, principal scope) and
 name the member they show. Records kept before held answers in the clear: they are deleted
-(they live 48 h at most, and a retry of an effect that was stored here finds the effect's own
-reference, an order number or a payment ref, and answers it again)."""
+(they live 48 h at most; a retry of such a request runs again and meets the effect's own
+check, an order number or a payment ref), and on SQLite overwritten where they lay (secure
+delete) and the WAL emptied, so no copy stays in the data directory's free pages.
+
+Not atomic: the WAL can only be emptied outside a transaction."""
 
 from typing import Any
 
@@ -9,10 +12,27 @@ from django.db import migrations, models
 
 
 def forget_clear_records(apps: Any, schema_editor: Any) -> None:
-    apps.get_model("core", "IdempotencyRecord").objects.all().delete()
+    connection = schema_editor.connection
+    sqlite = connection.vendor == "sqlite"
+    with connection.cursor() as cursor:
+        if sqlite:
+            cursor.execute("PRAGMA secure_delete")
+            previous = cursor.fetchone()[0]
+            cursor.execute("PRAGMA secure_delete = ON")
+        try:
+            apps.get_model("core", "IdempotencyRecord").objects.all().delete()
+        finally:
+            if sqlite:
+                cursor.execute(f"PRAGMA secure_delete = {int(previous)}")
+        if sqlite:
+            # the pages as overwritten go into the database file, and the WAL, which still
+            # holds them as they were, starts again empty (best effort: a reader may hold it)
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 class Migration(migrations.Migration):
+
+    atomic = False
 
     dependencies = [
         ('core', '0001_initial'),
