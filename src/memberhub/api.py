@@ -36,6 +36,7 @@ from memberhub.core.http import error_response, holds_nul, nul_refused
 from memberhub.core.messages import domain_message
 from memberhub.core.metrics import database_error
 from memberhub.core.middleware import keyed_api_request
+from memberhub.core.outlive import hand_on, run_outliving
 from memberhub.core.validation import validation_errors
 from memberhub.domain.errors import DomainError
 
@@ -102,7 +103,10 @@ api = NinjaAPI(
 
 @api.exception_handler(ApplicationError)
 def _application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
-    return error_response(exc)
+    response = error_response(exc)
+    hand_on(exc, response)  # what a refusal must record despite the rollback (core/outlive.py)
+    run_outliving(response)  # now, unless the Idempotency-Key middleware still holds a transaction
+    return response
 
 
 @api.exception_handler(DomainError)

@@ -270,6 +270,11 @@ LOGIN_ADDRESS_FAILURE_LIMIT = env_int("MEMBERHUB_LOGIN_ADDRESS_FAILURE_LIMIT", 1
 LOOKUP_MISS_LIMIT = env_int("MEMBERHUB_LOOKUP_MISS_LIMIT", 20, minimum=1)
 LOOKUP_MISS_WINDOW_SECONDS = env_int("MEMBERHUB_LOOKUP_MISS_WINDOW", 600, minimum=1)
 IDEMPOTENCY_TTL_HOURS = env_int("MEMBERHUB_IDEMPOTENCY_TTL_HOURS", 48, minimum=1)
+# Gift-card PINs: a card locks after this many refused PINs in a row (staff unlock it), and a
+# caller with this many refused PINs within the window (any cards) waits (429).
+GIFT_CARD_PIN_ATTEMPTS = env_int("MEMBERHUB_GIFT_CARD_PIN_ATTEMPTS", 5, minimum=1)
+GIFT_CARD_PIN_CALLER_LIMIT = env_int("MEMBERHUB_GIFT_CARD_PIN_CALLER_LIMIT", 10, minimum=1)
+GIFT_CARD_PIN_CALLER_WINDOW_SECONDS = env_int("MEMBERHUB_GIFT_CARD_PIN_CALLER_WINDOW", 900, minimum=1)
 
 REDIS_URL = env_str("MEMBERHUB_REDIS_URL")
 HUEY = {

@@ -16,6 +16,7 @@ from memberhub.access.principal import Principal, staff_principal
 from memberhub.access.roles import Cap
 from memberhub.access.signals import client_ip
 from memberhub.core.errors import ApplicationError, NotAuthenticated, ValidationFailed
+from memberhub.core.idempotency import withhold
 from memberhub.core.schemas import ERRORS as API_ERRORS
 from memberhub.core.schemas import ErrorOut, StrictSchema
 
@@ -114,6 +115,7 @@ def apikey_list(request: HttpRequest) -> list[ApiKey]:
 @router.post("/apikeys", response={201: ApiKeyCreatedOut, **ERRORS}, summary="Create an API key")
 def apikey_create(request: HttpRequest, body: ApiKeyIn) -> Status[dict[str, Any]]:
     request.auth.require(Cap.APIKEYS_MANAGE)  # type: ignore[attr-defined]
+    withhold("key")  # never kept for an Idempotency-Key replay, which answers "key": null
     key, plain = services.apikey_create(
         actor=request.auth, name=body.name, scopes=body.scopes, store_codes=body.stores  # type: ignore[attr-defined]
     )

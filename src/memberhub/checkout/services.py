@@ -37,6 +37,7 @@ from memberhub.access import store_scope
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.checkout.models import Checkout, CheckoutRefund
+from memberhub.core.crypto import keyed_digest
 from memberhub.core.errors import ApplicationError, Conflict, NotFound, ValidationFailed
 from memberhub.core.metrics import checkout_completed
 from memberhub.coupons.checkout import (
@@ -110,12 +111,16 @@ def _caps(data: CheckoutInput) -> list[str]:
     return caps
 
 
-def _fingerprint(data: CheckoutInput) -> str:
-    """The request as the till sent it, PINs left out (never stored, even hashed here)."""
+def _fingerprint(data: CheckoutInput, *, keyed: bool = True) -> str:
+    """The request as the till sent it, PINs left out (never stored, even hashed here). Keyed
+    (HMAC under the blind-index key): it holds the member's phone when the till names them by
+    it, which a plain hash would give away to anyone trying every number. Checkouts stored
+    before were plain sha256 (`keyed=False`); a replay of one is still recognised."""
     body = asdict(data)
     body["gift_cards"] = [{"code": g.code, "amount_fen": g.amount_fen} for g in data.gift_cards]
     body["at"] = data.at.isoformat() if data.at else None
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    text = json.dumps(body, sort_keys=True, default=str).encode()
+    return keyed_digest(text, purpose="checkout") if keyed else hashlib.sha256(text).hexdigest()
 
 
 def _validate(data: CheckoutInput) -> None:
@@ -160,11 +165,11 @@ def _spread(total: int, weights: list[int]) -> list[int]:
     return shares
 
 
-def _replay(found: Checkout, fingerprint: str, actor: Principal) -> dict[str, Any]:
+def _replay(found: Checkout, fingerprint: str, actor: Principal, data: CheckoutInput) -> dict[str, Any]:
     if not store_scope.may_read_record(actor, found.store_id, found.member.home_store_id if found.member else None):
         # another store's order: the number is taken, and nothing else about it is said
         raise Conflict(_("This order number is already in use."), code="order_exists")
-    if found.fingerprint != fingerprint:
+    if found.fingerprint != fingerprint and found.fingerprint != _fingerprint(data, keyed=False):
         raise Conflict(_("This order number was already checked out with different details."), code="order_exists",
                        detail={"checkout_id": found.pk})
     return {**found.receipt, "replayed": True}
@@ -178,7 +183,7 @@ def checkout_create(*, actor: Principal, data: CheckoutInput, now: datetime | No
     fingerprint = _fingerprint(data)
     found = Checkout.objects.select_related("member").filter(channel=data.channel, order_no=data.order_no).first()
     if found is not None:
-        return _replay(found, fingerprint, actor)
+        return _replay(found, fingerprint, actor, data)
     store = _store(actor, data.store)
     member = member_resolve(member_id=data.member_id, key=data.member_key, actor=actor) \
         if data.member_id is not None or data.member_key else None
@@ -196,7 +201,7 @@ def checkout_create(*, actor: Principal, data: CheckoutInput, now: datetime | No
             if isinstance(exc, IntegrityError):
                 raise Conflict(_("This order number is already in use."), code="order_exists") from None
             raise
-        return _replay(found, fingerprint, actor)
+        return _replay(found, fingerprint, actor, data)
 
 
 def _tier_basket(data: CheckoutInput, account: PointsAccount | None) -> tuple[str | None, dict[str, Any]]:

@@ -41,8 +41,8 @@ def error_response(exc: ApplicationError) -> JsonResponse:
 def _retry_after(response: HttpResponse, exc: ApplicationError) -> None:
     if exc.status == 503:
         response["Retry-After"] = "1"  # the database is down or busy: worth trying again soon
-    elif exc.status == 429 and isinstance(exc.detail.get("retry_after_seconds"), int):
-        response["Retry-After"] = str(exc.detail["retry_after_seconds"])
+    elif exc.status == 429 and isinstance(seconds := exc.detail.get("retry_after_seconds"), int):
+        response["Retry-After"] = str(max(seconds, 1))
 
 
 def error_answer(request: HttpRequest, exc: ApplicationError) -> HttpResponse:

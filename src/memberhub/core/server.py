@@ -18,6 +18,9 @@ TARGET = "memberhub.wsgi:application"
 TRUSTED_PROXIES = frozenset({"127.0.0.1", "::1"})
 # SIGTERM/SIGINT: workers stop accepting and finish what they hold; killed after this many seconds.
 GRACEFUL_TIMEOUT = 20
+# The access log names the path, never the query string: a lookup such as /members?phone=…
+# would put the phone in the log.
+ACCESS_LOG_FORMAT = '[%(time)s] %(addr)s - "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3f'
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 

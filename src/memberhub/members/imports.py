@@ -7,7 +7,6 @@ number and a machine-readable reason.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -20,7 +19,7 @@ from django.utils import timezone
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.models import AuditEntry
-from memberhub.core.crypto import blind_index, encrypt
+from memberhub.core.crypto import blind_index, encrypt, keyed_digest
 from memberhub.core.errors import ApplicationError
 from memberhub.domain.member_identity import (
     IdentityError,
@@ -164,7 +163,8 @@ def _clean_row(number: int, row: dict[str, Any], report: ImportReport) -> _Clean
         "name": name, "gender": gender, "birthday": birthday, "birth_month": birthday.month if birthday else None,
         "source": Member.Source.IMPORT,
     }
-    fingerprint = hashlib.sha256(repr(sorted((k, _text(v)) for k, v in row.items())).encode()).hexdigest()
+    # keyed: the row holds the phone, ID number and name, which a plain hash would give away
+    fingerprint = keyed_digest(repr(sorted((k, _text(v)) for k, v in row.items())).encode(), purpose="import_row")
     return _Clean(number, values, consents, _text(_pick(row, "home_store")) or None, fingerprint)
 
 

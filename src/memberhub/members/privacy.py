@@ -13,6 +13,7 @@ from memberhub.access.roles import Cap
 from memberhub.audit.models import AuditEntry
 from memberhub.audit.services import audit_record
 from memberhub.core.errors import NotFound, ValidationFailed
+from memberhub.core.idempotency import forget_member
 from memberhub.members.hooks import ERASE_HOOKS, EXPORT_HOOKS
 from memberhub.members.models import Member
 from memberhub.members.presenters import member_audit_view
@@ -41,6 +42,7 @@ def member_erase(*, actor: Principal, member_id: int, reason: str) -> Member:
         _absorbed_forget(member)
         for hook in ERASE_HOOKS:
             hook(member, actor)
+        forget_member(member.pk)  # answers kept for Idempotency-Key replays that show them
         audit_record(actor=actor, action="member.erase", target=member, before=before,
                      after={"status": member.status}, reason=reason)
     return member

@@ -10,14 +10,15 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from memberhub.access.roles import Cap
+from memberhub.core import idempotency
 from memberhub.core.pagination import paginate
 from memberhub.core.schemas import ERRORS as API_ERRORS
-from memberhub.core.schemas import Fen, Int, Moment, PositiveFen, StrictSchema
+from memberhub.core.schemas import ErrorOut, Fen, Int, Moment, PositiveFen, StrictSchema
 from memberhub.wallet import giftcards, selectors, services
 from memberhub.wallet.models import GiftCard, TopUpRule, WalletConfig
 
 router = Router(tags=["wallet"])
-ERRORS: dict[int, Any] = API_ERRORS
+ERRORS: dict[int, Any] = {**API_ERRORS, 423: ErrorOut}  # 423: a gift card locked by wrong PINs
 Ref = Field(min_length=1, max_length=120)
 
 
@@ -112,6 +113,7 @@ class GiftCardOut(Schema):
     status: str
     expires_at: datetime | None
     issued_at: datetime
+    pin_locked_at: datetime | None = None  # locked after too many wrong PINs: staff unlock it
 
 
 class GiftCardIssuedOut(GiftCardOut):
@@ -133,6 +135,10 @@ class GiftSpendIn(StrictSchema):
     store: str | None = None
     allow_partial: bool = False
     pin: str | None = Field(default=None, max_length=12)  # required unless the caller may waive it
+
+
+class UnlockIn(StrictSchema):
+    reason: str = Field(min_length=1, max_length=1000)
 
 
 class StatementQuery(Schema):
@@ -178,6 +184,7 @@ def rule_update(request: HttpRequest, rule_id: int, body: RuleActiveIn) -> Any:
 @router.post("/gift-cards", response={201: list[GiftCardIssuedOut], **ERRORS},
              summary="Issue gift cards (礼品卡), each with its PIN shown once")
 def gift_cards_issue(request: HttpRequest, body: GiftCardsIn) -> Status[Any]:
+    idempotency.withhold("pin")  # never kept: a replay answers "pin": null, as a replayed batch does
     return Status(201, giftcards.gift_cards_issue(actor=_auth(request), **body.model_dump()))
 
 
@@ -195,6 +202,12 @@ def gift_card_statement(request: HttpRequest, code: str) -> Any:
 @router.post("/gift-cards/{code}/spend", response={200: GiftMovementOut, **ERRORS}, summary="Pay with a gift card")
 def gift_card_spend(request: HttpRequest, code: str, body: GiftSpendIn) -> Any:
     return giftcards.gift_card_spend(actor=_auth(request), code=code, **body.model_dump())
+
+
+@router.post("/gift-cards/{code}/unlock", response={200: GiftCardOut, **ERRORS},
+             summary="Unlock a gift card locked by wrong PINs (with a reason)")
+def gift_card_unlock(request: HttpRequest, code: str, body: UnlockIn) -> GiftCard:
+    return giftcards.gift_card_unlock(actor=_auth(request), code=code, reason=body.reason)
 
 
 @router.post("/gift-cards/{code}/refund", response={200: GiftMovementOut, **ERRORS}, summary="Refund to a gift card")

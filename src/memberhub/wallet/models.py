@@ -100,6 +100,8 @@ class GiftCard(models.Model):
     batch_ref = models.CharField(max_length=120, blank=True)
     # keyed HMAC of code and PIN (core.crypto.blind_index); empty for cards issued before PINs
     pin_hash = models.CharField(max_length=64, blank=True)
+    pin_failures = models.PositiveIntegerField(default=0)  # refused PINs since the last right one or unlock
+    pin_locked_at = models.DateTimeField(null=True, blank=True)  # locked: refuses every PIN until unlocked
 
     class Meta:
         constraints = [
