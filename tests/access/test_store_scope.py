@@ -62,7 +62,8 @@ def test_it_answers_the_same_for_a_missing_member_and_a_hidden_one(scoped: Api, 
     hidden = scoped.get(f"/members/{members['bj'].pk}")
     missing = scoped.get("/members/999999")
     assert hidden.status_code == missing.status_code == 404
-    assert hidden.json() == missing.json()
+    # the same answer but for the request's own id
+    assert {**hidden.json(), "request_id": None} == {**missing.json(), "request_id": None}
 
 
 def test_it_refuses_registering_into_another_store(scoped: Api, members: dict[str, Any]) -> None:

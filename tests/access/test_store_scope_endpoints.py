@@ -56,8 +56,8 @@ def _sh_member(w: dict[str, Any]) -> int:
 
 
 LINES = [{"line_id": "1", "sku": "A", "category": "food", "unit_price_fen": 12_000, "qty": 1}]
-BASKET = {"lines": [{"line_id": "1", "sku": "A", "category": "food", "unit_price_fen": 12_000, "quantity": 1}],
-          "shipping_fee_fen": 0, "tier_discount_bp": 0}
+BASKET = {"lines": [{"line_id": "1", "sku": "A", "category": "food", "unit_price_fen": 12_000, "qty": 1}],
+          "shipping_fee_fen": 0, "tier_discount_permille": 1000}
 
 
 def _checkout(api: Api, w: dict[str, Any], store: str) -> Any:
@@ -180,6 +180,7 @@ TABLE: dict[str, Refuse | Serve | str] = {
     "GET /wallet/gift-cards/{code}": "gift cards are bearer instruments of the chain, usable in any store",
     "GET /wallet/gift-cards/{code}/statement": "gift cards are bearer instruments of the chain",
     "POST /wallet/gift-cards/{code}/spend": "gift cards are bearer instruments; the store named is checked",
+    "POST /wallet/gift-cards/{code}/unlock": "gift cards are bearer instruments of the chain (unlock: programme managers)",
     "POST /wallet/gift-cards/{code}/refund": "gift cards are bearer instruments of the chain",
     "GET /wallet/{member_id}": Refuse(lambda a, w: a.get(f"/wallet/{_sh_member(w)}")),
     "GET /wallet/{member_id}/statement": Refuse(lambda a, w: a.get(f"/wallet/{_sh_member(w)}/statement")),

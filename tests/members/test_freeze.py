@@ -57,7 +57,7 @@ def test_a_frozen_member_neither_earns_nor_redeems_anything(admin_api: Any) -> N
         "hold": admin_api.post("/loyalty/holds", {"member_id": m.pk, "points": 100, "reference": "h1"}),
         "coupon": admin_api.post("/coupons/redeem", {"member_id": m.pk, "codes": [coupon.code], "channel": "offline",
                                                      "order_no": "F-3", "basket": {"lines": [
-                                                         {"line_id": "L1", "sku": "A", "quantity": 1,
+                                                         {"line_id": "L1", "sku": "A", "qty": 1,
                                                           "unit_price_fen": 20000}]}}),
         "wallet spend": admin_api.post(f"/wallet/{m.pk}/spend", {"amount_fen": 100, "order_no": "F-4",
                                                                  "store": "SH"}),
