@@ -95,9 +95,9 @@ TABLE: dict[str, Refuse | Serve | str] = {
     "POST /loyalty/purchases/import": "imports purchases at the stores named per row, each checked",
     "GET /loyalty/purchases/imports/{job_id}": "a job is seen by whoever started it and by importers of every "
                                                "store, else 404 (tests/imports/test_jobs.py)",
-    "GET /loyalty/purchases/{purchase_id}": Refuse(lambda a, w: a.get(f"/loyalty/purchases/{w['purchase_id']}")),
-    "POST /loyalty/purchases/claim": "answers 405 today (issue 15, h4-contract); the service refuses another "
-                                     "store's receipt (test_a_receipt_of_another_store_cannot_be_claimed)",
+    "GET /loyalty/purchases/{int:purchase_id}": Refuse(lambda a, w: a.get(f"/loyalty/purchases/{w['purchase_id']}")),
+    "POST /loyalty/purchases/claim": "another store's receipt is refused "
+                                     "(test_a_receipt_of_another_store_cannot_be_claimed)",
     "POST /loyalty/refunds": Refuse(lambda a, w: a.post("/loyalty/refunds", {
         "channel": "offline", "order_no": "SH-1", "refund_no": "R-1"})),
     "POST /loyalty/quote": "the till's price for a basket, to serve any member (no store record read)",
