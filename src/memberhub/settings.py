@@ -95,6 +95,8 @@ INSTALLED_APPS = [
 # Session, CSRF, authentication and messages are Django's, stepping aside for a request to
 # the API that carries its key (core/middleware.py); the locale one skips a path lookup.
 MIDDLEWARE = [
+    # outermost: an answer leaves once its commits are on disk (core/durability.py)
+    "memberhub.core.durability.DurableAnswerMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "memberhub.core.http.NulCharacterMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

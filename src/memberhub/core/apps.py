@@ -7,4 +7,10 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
         from memberhub.core import checks, tasks  # noqa: F401  (registers checks and periodic jobs)
+        from memberhub.core.durability import ensure_synchronous_commit
+
+        # PostgreSQL: a commit is on disk before it returns (docs/operations.md, Durability)
+        connection_created.connect(ensure_synchronous_commit, dispatch_uid="memberhub-synchronous-commit")
