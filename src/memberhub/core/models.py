@@ -22,6 +22,9 @@ class IdempotencyRecord(models.Model):
     response_body = models.BinaryField(null=True)
     response_content_type = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # the process holding an in-flight claim (core/owner.py): a claim whose owner is gone is
+    # taken over at once
+    owner = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_scope_key_unique")]
