@@ -33,7 +33,7 @@ def _process() -> tuple[subprocess.Popen[str], str]:
 
 def _stuck_claim(api: Api, key: str, holder: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A claim held by `holder` that nobody lets go: what a `kill -9` in mid-request leaves."""
-    real_register, real_delete = services.member_register, QuerySet.delete
+    real_delete = QuerySet.delete
 
     def failing_register(**kw: Any) -> Any:
         raise OperationalError("server closed the connection unexpectedly")
