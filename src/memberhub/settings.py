@@ -166,6 +166,9 @@ else:
         }
     }
 DATABASE_VENDOR = "postgresql" if DATABASE_URL else "sqlite"
+# SQLite: answer a write only once its commit is on disk (group commit, core/durability.py).
+# Off: faster, but an answered effect can be lost to a power cut or an OS crash.
+DURABLE_ANSWERS = env_bool("MEMBERHUB_DURABLE_ANSWERS", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -148,3 +148,19 @@ def test_concurrent_commits_share_one_sync(tmp_path: Path, monkeypatch: pytest.M
     assert results == [True] * 20
     assert flusher.wait(first, 1)
     assert flusher.syncs == 2  # the held one, then one for the twenty commits made meanwhile
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_wait_can_be_turned_off(make_key: Any, stores: Any, settings: Any,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """MEMBERHUB_DURABLE_ANSWERS=false: answers go out without waiting for the log sync."""
+    settings.DURABLE_ANSWERS = False
+    api = Api(Client(), make_key())  # a new client: its handler reads the setting
+    if connection.vendor == "sqlite":
+        _idle(_sqlite_flusher())
+
+        def broken(fd: int) -> None:
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(wal_flush, "_sync", broken)
+    assert api.post("/members", BODY).status_code == 201

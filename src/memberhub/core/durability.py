@@ -92,7 +92,8 @@ class DurableAnswerMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.sqlite = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+        self.sqlite = (settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+                       and getattr(settings, "DURABLE_ANSWERS", True))
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not self.sqlite:
