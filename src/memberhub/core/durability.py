@@ -17,6 +17,7 @@ the stored answer.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -50,32 +51,43 @@ def _flusher(db: BaseDatabaseWrapper) -> wal_flush.WalFlusher | None:
     return wal_flush.flusher(str(db.settings_dict["NAME"]))
 
 
+def _total_changes(conn: Any) -> int | None:
+    """Rows changed through this driver connection since it opened; None if it is closed (a
+    connection the server dropped, closed under Django: anything it committed is covered by a
+    sync that starts now)."""
+    try:
+        return int(conn.total_changes)
+    except sqlite3.Error:
+        return None
+
+
 def note_commit(db: BaseDatabaseWrapper, ticket: int) -> None:
     """The hot path took a ticket right after its COMMIT (so the sync started early): the
     request reuses it unless it wrote again afterwards."""
     conn = db.connection
     if conn is not None:
-        _noted.mark = (conn, conn.total_changes, ticket)
+        _noted.mark = (conn, _total_changes(conn), ticket)
 
 
-def _changes(db: BaseDatabaseWrapper) -> tuple[Any, int]:
+def _changes(db: BaseDatabaseWrapper) -> tuple[Any, int | None]:
     conn = db.connection
-    return (conn, conn.total_changes) if conn is not None else (None, 0)
+    return (conn, _total_changes(conn)) if conn is not None else (None, 0)
 
 
-def wait_for_disk(db: BaseDatabaseWrapper, before: tuple[Any, int]) -> bool:
+def wait_for_disk(db: BaseDatabaseWrapper, before: tuple[Any, int | None]) -> bool:
     """After a request: if it committed anything on this connection since `before`, wait for
     a log sync that covers it. True when nothing was committed or the sync succeeded."""
     conn = db.connection
     if conn is None or db.in_atomic_block:  # nothing committed yet (a test's outer transaction)
         return True
-    if conn is before[0] and conn.total_changes == before[1]:
+    changes = _total_changes(conn)
+    if conn is before[0] and changes is not None and changes == before[1]:
         return True  # read only
     flusher = _flusher(db)
     if flusher is None:
         return True
     mark = getattr(_noted, "mark", None)
-    if mark is not None and mark[0] is conn and mark[1] == conn.total_changes:
+    if mark is not None and mark[0] is conn and changes is not None and mark[1] == changes:
         ticket = mark[2]
     else:
         ticket = flusher.committed()
