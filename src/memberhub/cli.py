@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 ALIASES = {"import": "import_data"}
@@ -31,6 +32,14 @@ def main(argv: list[str] | None = None) -> int:
         from memberhub.analytics.csv_cli import run
 
         return run(args[1:], sys.stdout, sys.stderr)
+    if args and args[0] == "worker":
+        from memberhub.core.lifeline import die_with_parent, parent_from_env
+
+        if (parent := parent_from_env()) is not None:  # run by `serve`: end with it
+            die_with_parent(parent)
+            # serve stops it with SIGINT (Huey's graceful stop, once the consumer runs); before
+            # that, stopping is all there is to do
+            signal.signal(signal.SIGINT, lambda *_: os._exit(0))
     if args and args[0] in ALIASES:
         args[0] = ALIASES[args[0]]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memberhub.settings")

@@ -126,7 +126,9 @@ INSTALLED_APPS = [
 # Session, CSRF, authentication and messages are Django's, stepping aside for a request to
 # the API that carries its key (core/middleware.py); the locale one skips a path lookup.
 MIDDLEWARE = [
-    "memberhub.core.request_log.RequestIdMiddleware",
+    "memberhub.core.request_log.RequestIdMiddleware",  # outermost: every answer carries its id and is logged
+    # an answer leaves once its commits are on disk (core/durability.py)
+    "memberhub.core.durability.DurableAnswerMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "memberhub.core.security.SecurityHeadersMiddleware",
     "memberhub.core.http.NulCharacterMiddleware",
@@ -197,6 +199,9 @@ else:
         }
     }
 DATABASE_VENDOR = "postgresql" if DATABASE_URL else "sqlite"
+# SQLite: answer a write only once its commit is on disk (group commit, core/durability.py).
+# Off: faster, but an answered effect can be lost to a power cut or an OS crash.
+DURABLE_ANSWERS = env_bool("MEMBERHUB_DURABLE_ANSWERS", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -6,10 +6,11 @@
 - same key, different body: 422 `idempotency_key_reused`;
 - same key while the first is still running: 409 `idempotency_in_flight`;
 - a non-2xx outcome stores nothing (the effect was rolled back), so the client may retry;
-- a claim older than `STALE_CLAIM` that never finished is taken to be abandoned (its worker
-  died, or the database failed as the claim was let go) and is taken over by the next request
-  with that key, instead of answering 409 for ever. Should the first request still be running,
-  it finds its claim gone when it comes to store its answer: its effect is rolled back and it
+- a claim whose process is gone (killed, crashed, or the server restarted since: the claim
+  records its owner, core/owner.py) is taken over at once by the next request with that key;
+  one that cannot be checked (made on another host) once it is older than `STALE_CLAIM`, or
+  when the database failed as the claim was let go. Should the first request still be running,
+  it finds its claim taken when it comes to store its answer: its effect is rolled back and it
   answers 409 `idempotency_in_flight`, so a key never takes effect twice.
 
 What is kept holds no secret and no personal data in the clear:
@@ -43,6 +44,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.core import owner
 from memberhub.core.crypto import decrypt_bytes, encrypt_bytes, keyed_digest
 from memberhub.core.errors import Conflict, PayloadTooLarge, PermissionDenied, ValidationFailed
 from memberhub.core.http import error_response
@@ -221,16 +223,16 @@ class IdempotencyMiddleware:
         # INSERT would queue on SQLite's write lock behind the twin in flight (IMMEDIATE mode)
         # and then replay or time out instead of answering 409.
         existing = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
-        if (existing is not None and existing.state == IdempotencyRecord.State.IN_FLIGHT
-                and existing.created_at < timezone.now() - STALE_CLAIM):
-            # abandoned: of two requests taking it over at once, one claims, the other gets 409
-            IdempotencyRecord.objects.filter(pk=existing.pk, state=IdempotencyRecord.State.IN_FLIGHT).delete()
-            existing = None
         record = None
-        if existing is None:
+        if existing is not None and _abandoned(existing):
+            record = _take_over(existing, fingerprint)
+            if record is None:  # another request took it over first: it is in flight
+                existing = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
+        elif existing is None:
             try:
                 with transaction.atomic():
-                    record = IdempotencyRecord.objects.create(scope=scope, key=key, fingerprint=fingerprint)
+                    record = IdempotencyRecord.objects.create(scope=scope, key=key, fingerprint=fingerprint,
+                                                              owner=owner.identity())
             except IntegrityError:
                 existing = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
         if record is None:
@@ -252,7 +254,8 @@ class IdempotencyMiddleware:
                 response = self.get_response(request)
                 if not 200 <= response.status_code < 300 or getattr(response, "streaming", False):
                     raise _DiscardEffect(response)
-                stored = IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT).update(
+                stored = IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT,
+                                                          owner=record.owner).update(
                     state=IdempotencyRecord.State.DONE, **_sealed(response, capture))
                 if not stored:  # taken over as stale while this ran: the other request has the key
                     raise _DiscardEffect(_in_flight())
@@ -266,6 +269,29 @@ class IdempotencyMiddleware:
             raise
 
 
+def _abandoned(record: IdempotencyRecord) -> bool:
+    """An in-flight claim nobody will finish: its process is gone (killed, or the server
+    restarted since: core/owner.py), or, when that cannot be told (another host), it is older
+    than STALE_CLAIM."""
+    if record.state != IdempotencyRecord.State.IN_FLIGHT:
+        return False
+    return owner.gone(record.owner) or record.created_at < timezone.now() - STALE_CLAIM
+
+
+def _take_over(record: IdempotencyRecord, fingerprint: str) -> IdempotencyRecord | None:
+    """Claim an abandoned key with a conditional UPDATE (of two requests taking it over at
+    once, one wins; the other answers 409). The claim is void: the request it held stored
+    nothing, so the new one may carry another body. None if another request won."""
+    me, now = owner.identity(), timezone.now()
+    won = IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT,
+                                           owner=record.owner, created_at=record.created_at).update(
+        owner=me, created_at=now, fingerprint=fingerprint)
+    if not won:
+        return None
+    record.owner, record.created_at, record.fingerprint = me, now, fingerprint
+    return record
+
+
 def _in_flight() -> HttpResponse:
     return error_response(
         Conflict(_("A request with this Idempotency-Key is still being processed."), code="idempotency_in_flight"))
@@ -276,7 +302,7 @@ def _release(record: IdempotencyRecord) -> None:
     database fails here too, the request's own answer still goes out; the claim is taken over
     once it is stale (`STALE_CLAIM`)."""
     try:
-        IdempotencyRecord.objects.filter(pk=record.pk).delete()
+        IdempotencyRecord.objects.filter(pk=record.pk, owner=record.owner).delete()  # unless taken over
     except DatabaseError:
         log.warning("could not release Idempotency-Key claim %s; it is taken over after %s", record.pk, STALE_CLAIM,
                     exc_info=True)

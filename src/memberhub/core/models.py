@@ -30,6 +30,9 @@ class IdempotencyRecord(models.Model):
     pii_unmasked = models.BooleanField(default=False)  # shows it unmasked: replayed only to holders of pii:read
     response_content_type = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # the process holding an in-flight claim (core/owner.py): a claim whose owner is gone is
+    # taken over at once
+    owner = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_scope_key_unique")]

@@ -29,7 +29,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import DateField, DateTimeField, Field, JSONField, Model
 from django.db.models.base import ModelState
 
-from memberhub.core import wal_flush
+from memberhub.core import durability, wal_flush
 
 try:
     import fcntl
@@ -491,7 +491,9 @@ def writing() -> Iterator[None]:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             _turn.release()
             if flush is not None:
-                flush.committed()
+                # the sync starts now, while the answer is built; the request waits for it
+                # before answering (core/durability.py)
+                durability.note_commit(db, flush.committed())
 
     _turn.acquire()
     try:

@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from memberhub.conf import env_int, env_str
+from memberhub.conf import env_bool, env_int, env_str
 from memberhub.core.bootstrap import migrate_if_behind
 
 
@@ -23,6 +23,9 @@ class Command(BaseCommand):
                             help="worker processes (default: one per CPU, at least 2)")
         parser.add_argument("--threads", type=int, default=env_int("MEMBERHUB_WEB_THREADS", 0, minimum=0) or None,
                             help="blocking threads per worker (default: 1 on SQLite, 4 on PostgreSQL)")
+        parser.add_argument("--no-worker", dest="jobs", action="store_false",
+                            default=env_bool("MEMBERHUB_SERVE_JOBS", True),
+                            help="do not run the background job consumer (run `memberhub worker` apart)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if migrate_if_behind(self.stdout, ensure_admin=True):
@@ -39,9 +42,10 @@ class Command(BaseCommand):
 
         workers, threads = server_shape(sqlite=settings.DATABASE_VENDOR == "sqlite", cpus=os.cpu_count() or 1)
         workers, threads = opts["workers"] or workers, opts["threads"] or threads
+        jobs = "background jobs run here" if opts["jobs"] else "background jobs: run `memberhub worker`"
         self.stdout.write(f"Serving on http://{opts['host']}:{opts['port']}/  (API docs at /api/v1/docs; "
-                          f"{workers} workers × {threads} threads)")
-        serve(host=opts["host"], port=opts["port"], workers=workers, threads=threads)
+                          f"{workers} workers × {threads} threads; {jobs})")
+        serve(host=opts["host"], port=opts["port"], workers=workers, threads=threads, jobs=opts["jobs"])
 
 
 def server_shape(*, sqlite: bool, cpus: int) -> tuple[int, int]:
