@@ -54,7 +54,12 @@ def call(app: WSGIApp, method: str, path: str, body: Any = None, headers: dict[s
     finally:
         result.close()  # type: ignore[attr-defined]
     status, hdrs = started[0]
-    return int(status.split()[0]), dict(hdrs), json.loads(content) if content else None
+    answer = json.loads(content) if content else None
+    # each request has its own id (header and error envelope): all else must be the same both ways
+    assert dict(hdrs).get("X-Request-ID")
+    if isinstance(answer, dict) and "request_id" in answer:
+        assert answer.pop("request_id") == dict(hdrs)["X-Request-ID"]
+    return int(status.split()[0]), {k: v for k, v in hdrs if k != "X-Request-ID"}, answer
 
 
 def _same(a: tuple[int, dict[str, str], Any], b: tuple[int, dict[str, str], Any], *, ignore: tuple[str, ...] = ()) -> None:

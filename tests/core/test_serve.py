@@ -172,7 +172,9 @@ def test_it_answers_posts_and_stops_gracefully_on_sigterm(env: dict[str, str], t
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
     out = log.read_text()
-    assert '"POST /api/v1/members HTTP/1.1" 201' in out  # the access log, on stdout
+    access = [json.loads(line) for line in out.splitlines() if line.startswith('{"ts"')]
+    assert any(a.get("logger") == "memberhub.access" and (a["method"], a["path"], a["status"]) ==
+               ("POST", "/api/v1/members", 201) for a in access)  # the access log, on stdout
     assert "Traceback" not in out, out[-8000:]
 
 
