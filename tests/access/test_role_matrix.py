@@ -44,6 +44,7 @@ ALLOWED: dict[str, set[str]] = {
     "auth.apikeys.revoke": {"admin"},
     "auth.staff.create": {"admin"},
     "auth.me": EVERYONE,
+    "events.dead": {"admin"},
 }
 
 # endpoint -> the capabilities its handler demands.
@@ -68,6 +69,7 @@ REQUIRES: dict[str, set[str]] = {
     "auth.apikeys.revoke": {Cap.APIKEYS_MANAGE},
     "auth.staff.create": {Cap.STAFF_MANAGE},
     "auth.me": set(),
+    "events.dead": {Cap.EVENTS_MANAGE},
 }
 
 CSV = "手机号,姓名\n13700137000,导入会员\n".encode()
@@ -99,6 +101,7 @@ def _call(endpoint: str, api: Api, ctx: dict[str, Any]) -> Any:
         "auth.staff.create": lambda: api.post("/auth/staff", {"username": "new-analyst", "password": "pw-123456789",
                                                               "role": "analyst"}),
         "auth.me": lambda: api.get("/auth/me"),
+        "events.dead": lambda: api.get("/events/dead"),
     }
     return calls[endpoint]()
 
