@@ -245,3 +245,30 @@ def test_the_lag_is_the_age_of_the_oldest_due_delivery(handler: dict[str, Any]) 
     EventDelivery.objects.create(event=EVENT, handler="x", payload={}, state="dead", created_at=now, due_at=now)
     assert outbox_lag_seconds(now=now) == 90.0
     assert dead_letters() == 1
+
+
+@pytest.mark.django_db
+def test_done_deliveries_are_forgotten_after_two_weeks_and_the_others_kept() -> None:
+    now = timezone.now()
+    for state, done_days_ago in (("done", 15), ("done", 13), ("dead", None), ("pending", None)):
+        EventDelivery.objects.create(event=EVENT, handler="x", payload={}, state=state, created_at=now - timedelta(days=30),
+                                     due_at=now, done_at=now - timedelta(days=done_days_ago) if done_days_ago else None)
+    assert outbox.purge_done(now=now) == 1
+    assert sorted(EventDelivery.objects.values_list("state", flat=True)) == ["dead", "done", "pending"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_lists_and_retries_dead_deliveries(handler: dict[str, Any], settings: Any) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.OUTBOX_MAX_ATTEMPTS = 1
+    handler["fail"] = 1
+    events.emit(EVENT, n=9)
+    out = StringIO()
+    call_command("events", "list", stdout=out)
+    assert "dead" in out.getvalue() and "ValueError: handler broke on 9" in out.getvalue()
+    call_command("events", "retry-dead", stdout=out)
+    assert "1 of 1 requeued." in out.getvalue()
+    assert EventDelivery.objects.get().state == "done" and _effects() == ["9"]

@@ -120,3 +120,14 @@ def retry(pk: int) -> bool:
     if requeued:
         transaction.on_commit(lambda: events._enqueue([pk]))
     return requeued == 1
+
+
+KEEP_DONE_DAYS = 14
+
+
+def purge_done(*, now: datetime | None = None, days: int = KEEP_DONE_DAYS) -> int:
+    """Forget deliveries done more than `days` ago (each registration leaves two rows); pending
+    and dead ones stay whatever their age."""
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    deleted, _ = EventDelivery.objects.filter(state=State.DONE, done_at__lt=cutoff).delete()
+    return deleted

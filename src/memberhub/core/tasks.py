@@ -38,3 +38,10 @@ def outbox_sweep_task() -> int:
     from memberhub.core.outbox import sweep
 
     return sweep()
+
+
+@db_periodic_task(crontab(minute="23"))
+def outbox_purge_task() -> int:
+    from memberhub.core.outbox import purge_done
+
+    return purge_done()
