@@ -30,6 +30,7 @@ State = EventDelivery.State
 BACKOFF_FIRST_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
 ERROR_CHARS = 2000
+CLAIM_BATCH = 20
 
 
 class _ClaimLost(Exception):
@@ -49,25 +50,38 @@ def _token() -> str:
 def deliver(pk: int, *, now: datetime | None = None) -> bool:
     """Claim one delivery and run its handler. True when it is done now; False when another
     worker has it, it is not due, or it failed (then it is pending again or dead)."""
+    return deliver_many([pk], now=now) == 1
+
+
+def deliver_many(ids: list[int], *, now: datetime | None = None) -> int:
+    """Claim those of `ids` that are pending and due, in one statement, and run them one by
+    one, each in its own transaction. Returns how many are done."""
     now = now or timezone.now()
     token = _token()
-    claimed = EventDelivery.objects.filter(pk=pk, state=State.PENDING, due_at__lte=now).update(
-        state=State.RUNNING, claimed_by=token, claimed_at=timezone.now(), attempts=F("attempts") + 1)
-    if claimed != 1:
-        return False
-    row = EventDelivery.objects.get(pk=pk)
+    due = EventDelivery.objects.filter(pk__in=ids, state=State.PENDING, due_at__lte=now)
+    with transaction.atomic():
+        # PostgreSQL: lock the rows in one order and pass over those another worker is claiming,
+        # so two claims never deadlock (SQLite has one writer: there it is a plain UPDATE)
+        mine = list(due.select_for_update(skip_locked=True).order_by("pk").values_list("pk", flat=True))
+        EventDelivery.objects.filter(pk__in=mine, state=State.PENDING).update(
+            state=State.RUNNING, claimed_by=token, claimed_at=timezone.now(), attempts=F("attempts") + 1)
+    rows = list(EventDelivery.objects.filter(pk__in=mine, state=State.RUNNING, claimed_by=token).order_by("pk"))
+    return sum(_run(row, token, now=now) for row in rows)
+
+
+def _run(row: EventDelivery, token: str, *, now: datetime) -> bool:
     fn = events.handler_for(row.event, row.handler)
     try:
         with transaction.atomic():
             if fn is None:
                 raise LookupError(f"no subscriber {row.handler} for {row.event} in this process")
             fn(**row.payload)
-            marked = EventDelivery.objects.filter(pk=pk, state=State.RUNNING, claimed_by=token).update(
+            marked = EventDelivery.objects.filter(pk=row.pk, state=State.RUNNING, claimed_by=token).update(
                 state=State.DONE, done_at=timezone.now(), claimed_by="", claimed_at=None)
             if marked != 1:
                 raise _ClaimLost
     except _ClaimLost:
-        log.warning("event delivery %s was taken over by another worker; its effects are rolled back", pk)
+        log.warning("event delivery %s was taken over by another worker; its effects are rolled back", row.pk)
         return False
     except Exception as exc:
         _failed(row, token, exc, now=now)
@@ -83,10 +97,6 @@ def _failed(row: EventDelivery, token: str, exc: Exception, *, now: datetime) ->
     EventDelivery.objects.filter(pk=row.pk, state=State.RUNNING, claimed_by=token).update(
         state=State.DEAD if dead else State.PENDING, due_at=now + backoff(row.attempts), claimed_by="",
         claimed_at=None, last_error=error)
-
-
-def deliver_many(ids: list[int], *, now: datetime | None = None) -> int:
-    return sum(deliver(pk, now=now) for pk in ids)
 
 
 def reclaim_stale(*, now: datetime | None = None) -> int:
@@ -108,7 +118,8 @@ def sweep(*, now: datetime | None = None, limit: int = 500) -> int:
     reclaim_stale(now=now)
     ids = list(EventDelivery.objects.filter(state=State.PENDING, due_at__lte=now)
                .order_by("due_at", "pk").values_list("pk", flat=True)[:limit])
-    return deliver_many(ids, now=now)
+    # claimed a few at a time, so that several workers share a backlog
+    return sum(deliver_many(ids[i:i + CLAIM_BATCH], now=now) for i in range(0, len(ids), CLAIM_BATCH))
 
 
 def retry(pk: int) -> bool:
