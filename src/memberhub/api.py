@@ -218,6 +218,7 @@ ROUTERS = {
     "/audit": "memberhub.audit.api.router",
     "/rewards": "memberhub.coupons.rewards_api.router",
     "/analytics": "memberhub.analytics.api.router",
+    "/events": "memberhub.core.events_api.router",
 }
 
 

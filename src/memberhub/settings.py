@@ -288,6 +288,10 @@ HUEY = {
     "results": False,
     "consumer": {"workers": env_int("MEMBERHUB_WORKER_THREADS", 2, minimum=1), "worker_type": "thread"},
 }
+# The event outbox (docs/events.md): a delivery that failed this many times is dead (kept for a
+# person to retry); a claim older than the timeout is taken back from a worker that died.
+OUTBOX_MAX_ATTEMPTS = env_int("MEMBERHUB_OUTBOX_MAX_ATTEMPTS", 8, minimum=1)
+OUTBOX_CLAIM_TIMEOUT_SECONDS = env_int("MEMBERHUB_OUTBOX_CLAIM_TIMEOUT", 300, minimum=10)
 if REDIS_URL:
     HUEY.update({"huey_class": "huey.RedisHuey", "url": REDIS_URL})
 else:

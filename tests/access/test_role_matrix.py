@@ -45,6 +45,7 @@ ALLOWED: dict[str, set[str]] = {
     "auth.staff.create": {"admin"},
     "auth.staff.update": {"admin"},
     "auth.me": EVERYONE,
+    "events.dead": {"admin"},
 }
 
 # endpoint -> the capabilities its handler demands.
@@ -70,6 +71,7 @@ REQUIRES: dict[str, set[str]] = {
     "auth.staff.create": {Cap.STAFF_MANAGE},
     "auth.staff.update": {Cap.STAFF_MANAGE},
     "auth.me": set(),
+    "events.dead": {Cap.EVENTS_MANAGE},
 }
 
 CSV = "手机号,姓名\n13700137000,导入会员\n".encode()
@@ -103,6 +105,7 @@ def _call(endpoint: str, api: Api, ctx: dict[str, Any]) -> Any:
         "auth.staff.update": lambda: api.patch("/auth/staff/old-analyst", {"role": "analyst", "stores": ["SH"],
                                                                           "reason": "works in Shanghai now"}),
         "auth.me": lambda: api.get("/auth/me"),
+        "events.dead": lambda: api.get("/events/dead"),
     }
     return calls[endpoint]()
 

@@ -47,6 +47,10 @@ def test_it_keeps_delivering_when_one_handler_fails(received: list[dict[str, Any
     finally:
         events.unsubscribe("test.happened", broken)
     assert received == [{"n": 3}]
+    from memberhub.core.models import EventDelivery
+
+    failed = EventDelivery.objects.get(handler__endswith="broken")  # kept for a retry, not dropped
+    assert (failed.state, failed.attempts) == ("pending", 1) and "bad subscriber" in failed.last_error
 
 
 @pytest.mark.django_db(transaction=True)

@@ -139,6 +139,23 @@ def test_readyz_needs_the_database_the_migrations_and_a_live_job_consumer() -> N
         assert _metric(_scrape(), "memberhub_jobs_consumer_heartbeat_age_seconds") < 60
 
 
+def test_it_reports_the_event_outbox_lag_and_dead_letters() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from memberhub.core.models import EventDelivery
+
+    now = timezone.now()
+    EventDelivery.objects.create(event="member.registered", handler="x.y", state=EventDelivery.State.DEAD,
+                                 due_at=now, created_at=now, attempts=8)
+    EventDelivery.objects.create(event="member.registered", handler="x.y", due_at=now - timedelta(seconds=90),
+                                 created_at=now - timedelta(seconds=90))
+    text = _scrape()
+    assert _metric(text, "memberhub_outbox_dead_letters") == 1
+    assert 90 <= _metric(text, "memberhub_outbox_lag_seconds") < 150
+
+
 def test_check_warns_when_jobs_wait_and_no_consumer_reports(capsys: pytest.CaptureFixture[str]) -> None:
     from huey.contrib.djhuey import HUEY
 

@@ -92,6 +92,7 @@ def test_the_expiring_soon_job_emits_once_per_member(stores: Any, django_capture
     finally:
         events.unsubscribe(events.COUPON_EXPIRING, handler)
     assert len(seen) == 1 and seen[0]["member_id"] == member.pk and len(seen[0]["coupons"]) == 1
+    assert "code" not in seen[0]["coupons"][0]  # the payload is stored in the outbox: ids only
 
 
 def test_template_statistics(admin_api: Any, stores: Any) -> None:

@@ -43,6 +43,8 @@ class Cap(StrEnum):
     WALLET_SPEND = "wallet:spend"
     # Analytics
     ANALYTICS_READ = "analytics:read"
+    # Operations
+    EVENTS_MANAGE = "events:manage"  # the event outbox's dead letters: read and retry
 
 
 class Role(StrEnum):

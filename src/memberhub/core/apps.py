@@ -16,6 +16,6 @@ class CoreConfig(AppConfig):
         # PostgreSQL: a commit is on disk before it returns (docs/operations.md, Durability)
         connection_created.connect(ensure_synchronous_commit, dispatch_uid="memberhub-synchronous-commit")
 
-        @events.subscribe(events.PURCHASE_RECORDED)
+        @events.observe(events.PURCHASE_RECORDED)  # counts in this process, on commit; no outbox row
         def _count_earn(*, points: int | None = None, **_: object) -> None:
             earn_recorded(points or 0)

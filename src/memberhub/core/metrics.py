@@ -59,10 +59,26 @@ def database_error(exc: BaseException) -> None:
 
 
 class SharedStateCollector(Collector):
-    """The job queue's depth and the consumer's last heartbeat, read when scraped."""
+    """The job queue's depth, the consumer's last heartbeat and the event outbox, read when scraped."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        from django.db import DatabaseError
+
         from memberhub.core.health import consumer_heartbeat_age, jobs_pending
+        from memberhub.core.selectors import dead_letters, outbox_lag_seconds
+
+        lag: float | None
+        dead: int | None
+        try:
+            lag, dead = outbox_lag_seconds(), dead_letters()
+        except DatabaseError:  # the database is out of reach: these are missing, not an error page
+            lag = dead = None
+        if lag is not None:
+            yield GaugeMetricFamily("memberhub_outbox_lag_seconds", "How long the oldest due, undelivered "
+                                    "event has waited (0 when none waits)", value=lag)
+        if dead is not None:
+            yield GaugeMetricFamily("memberhub_outbox_dead_letters", "Event deliveries that gave up and wait "
+                                    "for a person (GET /api/v1/events/dead)", value=dead)
 
         pending = jobs_pending()
         if pending is not None:

@@ -44,3 +44,36 @@ class Heartbeat(models.Model):
 
     name = models.CharField(max_length=40, primary_key=True)
     seen_at = models.DateTimeField()
+class EventDelivery(models.Model):
+    """One event owed to one durable handler: the outbox row (see docs/events.md).
+
+    Written in the transaction of the change that caused it, so the event exists exactly when
+    its cause does. A worker claims it with a conditional UPDATE (pending → running, with its
+    own token in `claimed_by`), then runs the handler and marks it done in ONE transaction:
+    the handler's effects and the done mark commit or roll back together.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        DEAD = "dead"  # gave up after MEMBERHUB_OUTBOX_MAX_ATTEMPTS; waits for a person to retry
+
+    event = models.CharField(max_length=80)
+    handler = models.CharField(max_length=200)  # module.qualname of the subscriber
+    payload = models.JSONField(default=dict)  # ids and figures only, never personal data
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    due_at = models.DateTimeField()  # not claimed before (retries back off)
+    claimed_by = models.CharField(max_length=80, blank=True)
+    claimed_at = models.DateTimeField(null=True)
+    created_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "due_at"], name="event_delivery_state_due")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(state__in=["pending", "running", "done", "dead"]),
+                                   name="event_delivery_state_valid"),
+        ]

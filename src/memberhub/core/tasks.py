@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 from huey import crontab
-from huey.contrib.djhuey import HUEY, db_periodic_task
+from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
 from memberhub.core.models import IdempotencyRecord
 
@@ -44,3 +44,26 @@ def consumer_started() -> None:
         pass
     finally:
         connection.close()
+
+
+@db_task()
+def outbox_deliver_task(ids: list[int]) -> int:
+    """The fast path: deliveries just committed, enqueued on commit by `events.emit`."""
+    from memberhub.core.outbox import deliver_many
+
+    return deliver_many(ids)
+
+
+@db_periodic_task(crontab(minute="*"))
+def outbox_sweep_task() -> int:
+    """Every minute: retries whose back-off has passed, missed enqueues, stale claims."""
+    from memberhub.core.outbox import sweep
+
+    return sweep()
+
+
+@db_periodic_task(crontab(minute="23"))
+def outbox_purge_task() -> int:
+    from memberhub.core.outbox import purge_done
+
+    return purge_done()

@@ -29,11 +29,11 @@ def coupons_expiring_notify(*, now: datetime | None = None, days: int = EXPIRING
         rows = list(Coupon.objects.select_for_update().filter(
             status=Coupon.Status.AVAILABLE, member__isnull=False, expiring_notified_at__isnull=True,
             valid_until__gt=now, valid_until__lte=now + timedelta(days=days), uses_left__gte=1,
-        ).values_list("pk", "member_id", "code", "valid_until", "template_id"))
+        ).values_list("pk", "member_id", "valid_until", "template_id"))
         by_member: dict[int, list[dict[str, object]]] = defaultdict(list)
-        for pk, member_id, code, until, template_id in rows:
-            by_member[member_id].append({"coupon_id": pk, "code": code, "valid_until": until.isoformat(),
-                                         "template_id": template_id})
+        for pk, member_id, until, template_id in rows:
+            # ids only: the event is stored in the outbox, and a code is as good as the coupon
+            by_member[member_id].append({"coupon_id": pk, "valid_until": until.isoformat(), "template_id": template_id})
         Coupon.objects.filter(pk__in=[r[0] for r in rows]).update(expiring_notified_at=now)
         for member_id, coupons in by_member.items():
             events.emit(events.COUPON_EXPIRING, member_id=member_id, coupons=coupons)
