@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "huey.contrib.djhuey",
+    "django_htmx",
     "memberhub.core",
     "memberhub.stores",
     "memberhub.access",
@@ -90,6 +91,7 @@ INSTALLED_APPS = [
     "memberhub.wallet",
     "memberhub.checkout",
     "memberhub.analytics",
+    "memberhub.console",
 ]
 
 # Session, CSRF, authentication and messages are Django's, stepping aside for a request to
@@ -104,6 +106,7 @@ MIDDLEWARE = [
     "memberhub.core.middleware.CsrfViewMiddleware",
     "memberhub.core.middleware.AuthenticationMiddleware",
     "memberhub.core.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "memberhub.core.http.ApiErrorEnvelopeMiddleware",
     "memberhub.core.idempotency.IdempotencyMiddleware",
@@ -123,6 +126,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "memberhub.console.context.console",
             ],
         },
     },

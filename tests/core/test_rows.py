@@ -203,3 +203,17 @@ def test_a_read_that_fails_on_a_sound_connection_is_not_run_again(monkeypatch: p
     with pytest.raises(DatabaseError):
         rows.one("SELECT no_such_column FROM loyalty_pointsaccount", [])
     assert len(runs) == 1 and connection.connection is kept
+
+
+def test_it_writes_on_the_connection_the_orm_uses_in_each_context(db: Any) -> None:
+    """One thread may run several contexts (greenlets, as Playwright's sync API does): in each,
+    the fast path must use the ORM's connection, not the one another context saw first."""
+    import contextvars
+
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    from memberhub.core import rows
+
+    assert rows._db() is connections[DEFAULT_DB_ALIAS]
+    seen = contextvars.Context().run(lambda: (rows._db(), connections[DEFAULT_DB_ALIAS]))
+    assert seen[0] is seen[1]

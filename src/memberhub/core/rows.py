@@ -21,6 +21,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
@@ -41,19 +42,20 @@ M = TypeVar("M", bound=Model)
 _plans: dict[tuple[Any, ...], Any] = {}
 
 
-_thread = threading.local()
+_wrapper: ContextVar[BaseDatabaseWrapper | None] = ContextVar("memberhub_rows_db", default=None)
 
 
 def _db() -> BaseDatabaseWrapper:
-    """This thread's connection wrapper. `connections[...]` goes through asgiref's `Local`
-    (~1.4 µs a lookup against ~0.08 µs here, and an earn makes a dozen); the wrapper a
-    thread gets never changes (closing it only closes the driver's connection inside), so it
-    is kept here."""
-    try:
-        return _thread.db
-    except AttributeError:
-        db = _thread.db = connections[DEFAULT_DB_ALIAS]
-        return db
+    """This context's connection wrapper, as `connections[...]` gives it. That goes through
+    asgiref's `Local` (~1.4 µs a lookup, and an earn makes a dozen), so it is kept here, in a
+    context variable as asgiref keeps it: a thread-local went wrong where one thread runs
+    several contexts (greenlets: a Playwright test drove the ORM on one connection and this
+    module on another, which then waited for the first one's lock)."""
+    db = _wrapper.get()
+    if db is None:
+        db = connections[DEFAULT_DB_ALIAS]
+        _wrapper.set(db)
+    return db
 
 
 def _qn(db: BaseDatabaseWrapper, name: str | None) -> str:
