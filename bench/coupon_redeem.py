@@ -115,7 +115,7 @@ def main() -> None:
     run_id = f"{int(time.time() * 1000) % 10**9}"
     member = member_register(actor=actor, data=MemberInput(phone=f"138{int(run_id) % 10**8:08d}"))
     basket = {"lines": [{"line_id": "L1", "sku": "SKU-1", "category": "food", "unit_price_fen": 20000,
-                         "quantity": 1}]}
+                         "qty": 1}]}
 
     def template(uses: int) -> int:
         return template_create(actor=actor, values={

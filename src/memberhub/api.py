@@ -12,7 +12,7 @@ from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext_lazy as _
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
@@ -34,7 +34,10 @@ from memberhub.core.errors import (
 )
 from memberhub.core.http import error_response, holds_nul, nul_refused
 from memberhub.core.messages import domain_message
+from memberhub.core.metrics import database_error
 from memberhub.core.middleware import keyed_api_request
+from memberhub.core.outlive import hand_on, run_outliving
+from memberhub.core.validation import validation_errors
 from memberhub.domain.errors import DomainError
 
 log = logging.getLogger("memberhub.api")
@@ -93,12 +96,17 @@ api = NinjaAPI(
     parser=StrictJsonParser(),
     renderer=Utf8JSONRenderer(),
     docs_url="/docs",
+    # No online validator: it would send the spec's address to validator.swagger.io
+    docs=Swagger(settings={"validatorUrl": None}),
 )
 
 
 @api.exception_handler(ApplicationError)
 def _application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
-    return error_response(exc)
+    response = error_response(exc)
+    hand_on(exc, response)  # what a refusal must record despite the rollback (core/outlive.py)
+    run_outliving(response)  # now, unless the Idempotency-Key middleware still holds a transaction
+    return response
 
 
 @api.exception_handler(DomainError)
@@ -109,11 +117,7 @@ def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
 
 @api.exception_handler(NinjaValidationError)
 def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-    errors = [
-        {"loc": list(e.get("loc", [])), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-        for e in exc.errors
-    ]
-    return error_response(ValidationFailed(detail={"errors": errors}))
+    return error_response(ValidationFailed(detail={"errors": validation_errors(exc.errors)}))
 
 
 @api.exception_handler(AuthenticationError)
@@ -162,8 +166,13 @@ def _bad_request(request: HttpRequest, exc: Exception) -> HttpResponse:
 def _database_unavailable(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
     """The database is down, restarting, or gave up waiting for a lock (SQLite's busy timeout,
     PostgreSQL's lock timeout or a deadlock): the transaction was rolled back, so the client
-    may try again. Logged with the cause for the operator."""
+    may try again. Logged with the cause for the operator. SQLite's "integer overflow" (a sum
+    past 64 bits) is no outage: trying again fails again, so it is no 503."""
+    if "integer overflow" in str(exc):
+        log.error("integer overflow in the database on %s %s: %s", request.method, request.path, exc)
+        return error_response(ValueOutOfRange())
     log.warning("database unavailable on %s %s: %s", request.method, request.path, exc, exc_info=exc)
+    database_error(exc)
     return error_response(DatabaseUnavailable())
 
 
@@ -176,7 +185,12 @@ def _out_of_range(request: HttpRequest, exc: DataError) -> HttpResponse:
 
 @api.exception_handler(OverflowError)
 def _overflow(request: HttpRequest, exc: OverflowError) -> HttpResponse:
-    """SQLite's driver cannot bind an integer beyond 64 bits (PostgreSQL answers DataError)."""
+    """SQLite's driver cannot bind an integer beyond 64 bits (PostgreSQL answers DataError); a
+    time at the edge of the calendar (year 1 or 9999 with an offset) has no UTC equivalent."""
+    if "date value out of range" in str(exc):
+        return error_response(ValidationFailed(
+            _("A date or time is outside the range that can be stored (years 1 to 9999 in UTC)."),
+            code="datetime_out_of_range"))
     if "SQLite INTEGER" not in str(exc):  # another overflow is a bug
         return _unexpected(request, exc)
     log.warning("value refused by the database on %s %s: %s", request.method, request.path, exc)

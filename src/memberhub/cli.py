@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memberhub.settings")
     from memberhub.conf import ConfigError
 
+    if args and args[0] == "serve":
+        _metrics_folder()
+
     try:
         import django
 
@@ -55,6 +58,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"memberhub: the database cannot be reached or is busy: {exc}".rstrip(), file=sys.stderr)
         return 1
     return 0
+
+
+def _metrics_folder() -> None:
+    """`serve` runs several processes: each writes its metrics into one folder that a scrape
+    adds up. Named before anything imports prometheus_client (it reads the name at import)."""
+    from pathlib import Path
+
+    from memberhub.conf import default_data_dir
+    from memberhub.core.metrics_folder import prepare_multiprocess_dir
+
+    data_dir = Path(os.environ.get("MEMBERHUB_DATA_DIR") or default_data_dir()).expanduser()
+    prepare_multiprocess_dir(data_dir / "metrics")
 
 
 if __name__ == "__main__":

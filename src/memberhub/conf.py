@@ -95,6 +95,27 @@ def default_data_dir() -> Path:
     return Path(base) / "memberhub"
 
 
+PRIVATE_UMASK = 0o077
+
+
+def data_dir_private(path: Path) -> None:
+    """Make the data directory 0700 and everything in it readable by its owner only.
+
+    The SQLite database, its WAL, the task queue and the development keys hold session keys
+    and encryption keys: a copy of the database read by another local user logged in as an
+    admin. A directory made by an older version (0755, files 0644) is tightened in place; a
+    file the process does not own (a shared dir by mistake) is left as it is."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for root, dirs, files in os.walk(path):
+        for name in (root, *(os.path.join(root, n) for n in (*dirs, *files))):
+            try:
+                st = os.lstat(name)
+                if st.st_mode & 0o077 and not os.path.islink(name):
+                    os.chmod(name, st.st_mode & 0o700)
+            except OSError:
+                pass
+
+
 def persistent_secret(path: Path, make: Callable[[], str]) -> str:
     """Read a development secret from the data dir, creating it once.
 
@@ -124,3 +145,43 @@ def persistent_secret(path: Path, make: Callable[[], str]) -> str:
 
 def random_token() -> str:
     return secrets.token_urlsafe(48)
+
+
+# Placeholders people paste into production; a key containing one was typed, not generated.
+KNOWN_WEAK = ("changeme", "change-me", "change_me", "django-insecure", "placeholder", "example", "password",
+              "secret-key", "secretkey", "your-", "xxxxxxxx")
+
+
+def secret_weakness(value: str, *, min_length: int, min_distinct: int = 10) -> str | None:
+    """Why a production secret looks typed rather than generated, or None. Heuristics, meant to
+    catch "changeme", a short word or a repeated pattern, which a generated key never is: a
+    random 64-character token has ~40 distinct characters and almost no repeated pairs."""
+    if len(value) < min_length:
+        return f"it is shorter than {min_length} characters"
+    if len(set(value)) < min_distinct:
+        return f"it has fewer than {min_distinct} distinct characters"
+    pairs = [value[i:i + 2] for i in range(len(value) - 1)]
+    if len(set(pairs)) * 2 < len(pairs):
+        return "it repeats a pattern"
+    low = value.lower()
+    if any(word in low for word in KNOWN_WEAK):
+        return "it contains a known default or placeholder"
+    return None
+
+
+def fernet_weakness(key: str) -> str | None:
+    """A Fernet key is 32 random bytes; one with few distinct bytes (all zeros, "AAAA…=") was made
+    by hand. Random 32 bytes have ~30 distinct values; fewer than 16 is about impossible."""
+    import base64
+
+    raw = base64.urlsafe_b64decode(key.encode())
+    if len(set(raw)) < 16:
+        return "it is not random (too few distinct bytes)"
+    return None
+
+
+def allowed_hosts_problem(hosts: list[str]) -> str | None:
+    wild = [h for h in hosts if "*" in h]
+    if wild:
+        return f"it holds a wildcard ({', '.join(wild)}): list the host names the service answers to"
+    return None

@@ -6,6 +6,7 @@ Every variable is listed in the README. A malformed value raises ConfigError at 
 from __future__ import annotations
 
 import os
+from datetime import date as _date
 from pathlib import Path
 
 import dj_database_url
@@ -13,16 +14,23 @@ from cryptography.fernet import Fernet
 from django.utils.translation import gettext_lazy as _
 
 from memberhub.conf import (
+    PRIVATE_UMASK,
     ConfigError,
+    allowed_hosts_problem,
+    data_dir_private,
     default_data_dir,
     env_bool,
     env_choice,
     env_int,
     env_list,
+    env_parsed,
     env_str,
+    fernet_weakness,
     persistent_secret,
     random_token,
+    secret_weakness,
 )
+from memberhub.core.request_log import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -33,7 +41,11 @@ if PRODUCTION and DEBUG:
     raise ConfigError("MEMBERHUB_DEBUG must be off when MEMBERHUB_ENV=production")
 
 DATA_DIR = Path(env_str("MEMBERHUB_DATA_DIR") or default_data_dir()).expanduser()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Everything this process creates is its owner's alone (the SQLite database and the -wal/-shm
+# SQLite makes beside it, the task queue, keys, exports): every entry point (the CLI, granian's
+# workers, wsgi) loads these settings before it opens a file.
+os.umask(PRIVATE_UMASK)
+data_dir_private(DATA_DIR)
 
 
 def _secret(name: str, filename: str, make: object) -> str:
@@ -45,9 +57,16 @@ def _secret(name: str, filename: str, make: object) -> str:
     return persistent_secret(DATA_DIR / filename, make)  # type: ignore[arg-type]
 
 
+def _strong(name: str, value: str, min_length: int) -> None:
+    """In production a key must look generated (conf.secret_weakness)."""
+    why = secret_weakness(value, min_length=min_length) if PRODUCTION else None
+    if why:
+        raise ConfigError(f"{name} is too weak for production: {why}; use at least {min_length} random "
+                          "characters, e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'")
+
+
 SECRET_KEY = _secret("MEMBERHUB_SECRET_KEY", "secret_key", random_token)
-if PRODUCTION and (len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure")):
-    raise ConfigError("MEMBERHUB_SECRET_KEY is too weak for production: use at least 32 random characters")
+_strong("MEMBERHUB_SECRET_KEY", SECRET_KEY, 50)
 
 # Personal data at rest: Fernet keys (the first encrypts, all decrypt, so keys can rotate)
 # and a separate HMAC key for the blind index, which must never rotate silently.
@@ -63,13 +82,21 @@ for _key in ENCRYPTION_KEYS:
         raise ConfigError(
             "MEMBERHUB_ENCRYPTION_KEYS holds a key that is not a Fernet key (32 url-safe base64 bytes)"
         ) from None
+    if PRODUCTION and fernet_weakness(_key):
+        raise ConfigError(f"MEMBERHUB_ENCRYPTION_KEYS holds a weak key: {fernet_weakness(_key)}; generate one with "
+                          "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'")
 BLIND_INDEX_KEY = _secret("MEMBERHUB_BLIND_INDEX_KEY", "blind_index_key", random_token)
 if len(BLIND_INDEX_KEY) < 16:
     raise ConfigError("MEMBERHUB_BLIND_INDEX_KEY must be at least 16 characters")
+_strong("MEMBERHUB_BLIND_INDEX_KEY", BLIND_INDEX_KEY, 32)
+if PRODUCTION and len({SECRET_KEY, BLIND_INDEX_KEY, *ENCRYPTION_KEYS}) < 2 + len(set(ENCRYPTION_KEYS)):
+    raise ConfigError("MEMBERHUB_SECRET_KEY, MEMBERHUB_BLIND_INDEX_KEY and MEMBERHUB_ENCRYPTION_KEYS must all differ")
 
 ALLOWED_HOSTS = env_list("MEMBERHUB_ALLOWED_HOSTS", [] if PRODUCTION else ["*"])
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ConfigError("MEMBERHUB_ALLOWED_HOSTS must list the host names the service answers to in production")
+if PRODUCTION and allowed_hosts_problem(ALLOWED_HOSTS):
+    raise ConfigError(f"MEMBERHUB_ALLOWED_HOSTS is refused in production: {allowed_hosts_problem(ALLOWED_HOSTS)}")
 CSRF_TRUSTED_ORIGINS = env_list("MEMBERHUB_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -80,6 +107,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "huey.contrib.djhuey",
+    # ninja's own Swagger UI files and template (with `{% static %}`): the API docs page works
+    # on a closed network; without the app ninja renders a page that loads them from a CDN
+    "ninja",
     "django_htmx",
     "memberhub.core",
     "memberhub.stores",
@@ -91,13 +121,16 @@ INSTALLED_APPS = [
     "memberhub.wallet",
     "memberhub.checkout",
     "memberhub.analytics",
+    "memberhub.imports",
     "memberhub.console",
 ]
 
 # Session, CSRF, authentication and messages are Django's, stepping aside for a request to
 # the API that carries its key (core/middleware.py); the locale one skips a path lookup.
 MIDDLEWARE = [
+    "memberhub.core.request_log.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "memberhub.core.security.SecurityHeadersMiddleware",
     "memberhub.core.http.NulCharacterMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "memberhub.core.middleware.SessionMiddleware",
@@ -194,16 +227,58 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = PRODUCTION and env_bool("MEMBERHUB_SECURE_COOKIES", True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("MEMBERHUB_BEHIND_PROXY", False) else None
+# HTTPS (Django's SecurityMiddleware): in production plain HTTP is redirected (but /healthz, for
+# the load balancer) and browsers are told to use HTTPS only, for a year, unless configured otherwise.
+SECURE_SSL_REDIRECT = env_bool("MEMBERHUB_SSL_REDIRECT", PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("MEMBERHUB_HSTS_SECONDS", 31536000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("MEMBERHUB_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("MEMBERHUB_HSTS_PRELOAD", False)
+# Content-Security-Policy on every answer (core/security.py). The API docs (Swagger UI, served
+# from the package) need no inline script; Swagger and the admin set inline style attributes.
+CONTENT_SECURITY_POLICY = env_str("MEMBERHUB_CONTENT_SECURITY_POLICY") or (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+# A staff session ends after this long without a request (sliding; core/middleware.py renews it
+# at most once a minute).
+SESSION_COOKIE_AGE = env_int("MEMBERHUB_SESSION_IDLE_SECONDS", 1800, minimum=60, maximum=30 * 86400)
 
 # Bodies above this size answer 413 with the error envelope.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MEMBERHUB_MAX_BODY_BYTES", 2 * 1024 * 1024, minimum=1024)
 MAX_IMPORT_BYTES = env_int("MEMBERHUB_MAX_IMPORT_BYTES", 100 * 1024 * 1024, minimum=1024)
+# what an uploaded .xlsx (a zip) may unpack to; checked before it is parsed (core/tabular.py)
+MAX_IMPORT_UNPACKED_BYTES = env_int("MEMBERHUB_MAX_IMPORT_UNPACKED_BYTES", 500 * 1024 * 1024, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
+# The API contract's ceilings (core/schemas.py): a typo guard on every amount and points field,
+# far above any real order, far below where a sum of them could overflow a 64-bit integer.
+MAX_AMOUNT_FEN = env_int("MEMBERHUB_MAX_AMOUNT_FEN", 10**10, minimum=1, maximum=10**15)
+MAX_POINTS = env_int("MEMBERHUB_MAX_POINTS", 10**10, minimum=1, maximum=10**15)
+# A purchase may be dated this far past the server's clock (till clocks drift), and no earlier
+# than the programme's start (the programme's `starts_on`, else this date).
+PURCHASE_CLOCK_SKEW_SECONDS = env_int("MEMBERHUB_PURCHASE_CLOCK_SKEW_SECONDS", 600, minimum=0, maximum=86_400)
+PROGRAMME_START = env_parsed("MEMBERHUB_PROGRAMME_START", _date.fromisoformat, _date(1990, 1, 1))
+
 DEFAULT_PHONE_REGION = (env_str("MEMBERHUB_PHONE_REGION", "CN") or "CN").upper()
+# Failed logins (access/services.py): per (username, address) the first LIMIT are free, then
+# each doubles the wait (1 s, 2 s, ...) up to MAX_DELAY; one address failing ADDRESS_LIMIT times
+# across usernames waits until its failures age out of the WINDOW.
 LOGIN_FAILURE_LIMIT = env_int("MEMBERHUB_LOGIN_FAILURE_LIMIT", 5, minimum=1)
-LOGIN_FAILURE_WINDOW_SECONDS = env_int("MEMBERHUB_LOGIN_FAILURE_WINDOW", 900, minimum=1)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("MEMBERHUB_LOGIN_FAILURE_WINDOW", 3600, minimum=60)
+LOGIN_MAX_DELAY_SECONDS = env_int("MEMBERHUB_LOGIN_MAX_DELAY", 900, minimum=1)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("MEMBERHUB_LOGIN_ADDRESS_FAILURE_LIMIT", 100, minimum=1)
+# Lookups by phone or email from a caller who sees them masked: misses allowed per window
+# (access/lookup_guard.py).
+LOOKUP_MISS_LIMIT = env_int("MEMBERHUB_LOOKUP_MISS_LIMIT", 20, minimum=1)
+LOOKUP_MISS_WINDOW_SECONDS = env_int("MEMBERHUB_LOOKUP_MISS_WINDOW", 600, minimum=1)
 IDEMPOTENCY_TTL_HOURS = env_int("MEMBERHUB_IDEMPOTENCY_TTL_HOURS", 48, minimum=1)
+# Gift-card PINs: a card locks after this many refused PINs in a row (staff unlock it), and a
+# caller with this many refused PINs within the window (any cards) waits (429).
+GIFT_CARD_PIN_ATTEMPTS = env_int("MEMBERHUB_GIFT_CARD_PIN_ATTEMPTS", 5, minimum=1)
+GIFT_CARD_PIN_CALLER_LIMIT = env_int("MEMBERHUB_GIFT_CARD_PIN_CALLER_LIMIT", 10, minimum=1)
+GIFT_CARD_PIN_CALLER_WINDOW_SECONDS = env_int("MEMBERHUB_GIFT_CARD_PIN_CALLER_WINDOW", 900, minimum=1)
 
 REDIS_URL = env_str("MEMBERHUB_REDIS_URL")
 HUEY = {
@@ -217,13 +292,12 @@ if REDIS_URL:
 else:
     HUEY.update({"huey_class": "huey.SqliteHuey", "filename": str(DATA_DIR / "tasks.sqlite3")})
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("MEMBERHUB_LOG_LEVEL", "INFO") or "INFO"},
-    "loggers": {"django.request": {"level": "ERROR"}},
-}
+# One line per record; JSON by default (one object per line, with the request's id), or text.
+LOG_FORMAT = env_choice("MEMBERHUB_LOG_FORMAT", "json", ("json", "text"))
+LOGGING = logging_config(level=env_str("MEMBERHUB_LOG_LEVEL", "INFO") or "INFO", fmt=LOG_FORMAT)
+
+# `/metrics`: with a token, only `Authorization: Bearer <token>`; without, only this host.
+METRICS_TOKEN = env_str("MEMBERHUB_METRICS_TOKEN")
 
 os.environ.setdefault("MEMBERHUB_DATA_DIR", str(DATA_DIR))
 

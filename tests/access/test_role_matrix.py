@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from memberhub.access.roles import ROLE_CAPS, Cap, Role
-from memberhub.access.services import apikey_create
+from memberhub.access.services import apikey_create, staff_create
 from memberhub.members.services import member_set_frozen
 from tests.conftest import Api
 from tests.members.factories import member_make, upload
@@ -43,6 +43,7 @@ ALLOWED: dict[str, set[str]] = {
     "auth.apikeys.create": {"admin"},
     "auth.apikeys.revoke": {"admin"},
     "auth.staff.create": {"admin"},
+    "auth.staff.update": {"admin"},
     "auth.me": EVERYONE,
 }
 
@@ -67,6 +68,7 @@ REQUIRES: dict[str, set[str]] = {
     "auth.apikeys.create": {Cap.APIKEYS_MANAGE},
     "auth.apikeys.revoke": {Cap.APIKEYS_MANAGE},
     "auth.staff.create": {Cap.STAFF_MANAGE},
+    "auth.staff.update": {Cap.STAFF_MANAGE},
     "auth.me": set(),
 }
 
@@ -98,6 +100,8 @@ def _call(endpoint: str, api: Api, ctx: dict[str, Any]) -> Any:
         "auth.apikeys.revoke": lambda: api.post(f"/auth/apikeys/{ctx['key_prefix']}/revoke"),
         "auth.staff.create": lambda: api.post("/auth/staff", {"username": "new-analyst", "password": "pw-123456789",
                                                               "role": "analyst"}),
+        "auth.staff.update": lambda: api.patch("/auth/staff/old-analyst", {"role": "analyst", "stores": ["SH"],
+                                                                          "reason": "works in Shanghai now"}),
         "auth.me": lambda: api.get("/auth/me"),
     }
     return calls[endpoint]()
@@ -108,6 +112,7 @@ def ctx(stores: dict[str, Any], system: Any) -> dict[str, Any]:
     frozen = member_make(phone="13600136000", name="冻结会员")
     member_set_frozen(actor=system, member_id=frozen.pk, frozen=True, reason="test")
     key, _plain = apikey_create(actor=system, name="old", scopes=["members:read"])
+    staff_create(actor=None, username="old-analyst", password="pw-123456789", role="analyst")
     return {
         "member": member_make(phone="13800138000", name="王小明"),
         "member2": member_make(phone="13800138001", name="王晓明"),

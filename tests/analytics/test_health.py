@@ -152,3 +152,20 @@ def test_coupon_redemption_and_return_on_discount(june: dict[str, Any]) -> None:
     assert c == {"issued": 4, "issued_and_used": 1, "redemption_rate": pytest.approx(1 / 4, abs=1e-6),
                  "redemptions": 2, "discount_fen": 800, "order_sales_fen": 12000, "return_on_discount": 15.0}
     assert cc.pk
+
+
+def test_liability_and_member_expiry_agree_on_the_month_at_a_boundary(stores: Any) -> None:
+    """A lot expiring at 00:00 on 1 Jan 2028 Shanghai (2027-12-31T16:00Z) is last usable on
+    31 Dec 2027: both the programme's liability and the member's own expiry view say 2027-12
+    (the liability once said 2028-01, truncating the exclusive instant to its month)."""
+    from memberhub.access.principal import system_principal
+    from memberhub.loyalty.selectors import expiring_member
+
+    a = member("SH", "2024-01-10")
+    acc = PointsAccount.objects.create(member=a, balance=300)
+    boundary = dt.datetime(2027, 12, 31, 16, 0, tzinfo=dt.UTC)
+    PointsLot.objects.create(account=acc, points=300, remaining=300, earned_at=at("2024-06-05"), expires_at=boundary)
+    li = health()["points"]["liability"]
+    assert li["by_expiry_month"] == [{"month": "2027-12", "points": 300}]
+    mine = expiring_member(actor=system_principal("test"), member_id=a.pk, now=at("2024-06-30"))
+    assert [(b["period"].strftime("%Y-%m"), b["points"]) for b in mine] == [("2027-12", 300)]

@@ -107,9 +107,12 @@ def test_it_audits_freeze_and_unfreeze(service: Api, member: Member) -> None:
     service.post(f"/members/{member.pk}/unfreeze", {"reason": "card found"})
     [freeze] = _entries("member.freeze", member)
     [unfreeze] = _entries("member.unfreeze", member)
-    assert (freeze.before, freeze.after, freeze.reason) == ({"status": "active"}, {"status": "frozen"}, "lost card")
-    assert (unfreeze.before, unfreeze.after, unfreeze.reason) == ({"status": "frozen"}, {"status": "active"},
-                                                                  "card found")
+    assert (freeze.before, freeze.after, freeze.reason) == (
+        {"status": "active", "frozen_at": None}, {"status": "frozen"}, "lost card")
+    assert (unfreeze.before["status"], unfreeze.after["status"], unfreeze.reason) == ("frozen", "active", "card found")
+    # the unfreeze also records how far the member's entitlements moved (docs/members.md)
+    assert unfreeze.before["frozen_at"] is not None and unfreeze.after["extended_by_seconds"] >= 0
+    assert unfreeze.after["points_lots_extended"] == unfreeze.after["coupons_extended"] == 0
 
 
 def test_it_audits_a_merge_on_both_members(service: Api, member: Member) -> None:
@@ -156,7 +159,7 @@ def test_it_audits_api_key_creation_and_revocation(admin_api: Api) -> None:
     key_id = ApiKey.objects.get(prefix=prefix).pk
     [created] = [e for e in _entries("apikey.create") if e.target_id == str(key_id)]
     [revoked] = _entries("apikey.revoke")
-    assert created.after == {"name": "pos", "scopes": ["members:read"]}
+    assert created.after == {"name": "pos", "scopes": ["members:read"], "stores": []}
     assert created.target_id == revoked.target_id
     assert r.json()["key"] not in json.dumps([created.before, created.after])
     assert revoked.actor_kind == "apikey"

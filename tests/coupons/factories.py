@@ -31,7 +31,7 @@ def fixed_window(days_before: int = 1, days_after: int = 30) -> dict[str, Any]:
             "valid_until": now + timedelta(days=days_after)}
 
 
-def basket(*lines: tuple[str, str, int, int], shipping: int = 0, tier_bp: int = 0, category: str = "food") -> dict[str, Any]:
-    return {"lines": [{"line_id": lid, "sku": sku, "category": category, "unit_price_fen": price, "quantity": qty}
+def basket(*lines: tuple[str, str, int, int], shipping: int = 0, tier_permille: int = 1000, category: str = "food") -> dict[str, Any]:
+    return {"lines": [{"line_id": lid, "sku": sku, "category": category, "unit_price_fen": price, "qty": qty}
                       for lid, sku, price, qty in lines],
-            "shipping_fee_fen": shipping, "tier_discount_bp": tier_bp}
+            "shipping_fee_fen": shipping, "tier_discount_permille": tier_permille}

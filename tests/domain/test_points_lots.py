@@ -162,3 +162,12 @@ def test_it_never_overdraws_and_draws_exactly_the_amount_oldest_expiry_first(lot
         last_key = keys[-1]
         skipped = [x for x in lots if x.is_spendable(now) and x.lot_id not in drawn and draw_order_key(x) < last_key]
         assert skipped == []
+
+
+def test_expiry_month_is_the_month_of_the_last_valid_day_in_the_programme_zone():
+    from memberhub.domain.points_lots import expiry_month
+
+    boundary = datetime(2027, 12, 31, 16, 0, tzinfo=UTC)  # 2028-01-01 00:00 Shanghai, exclusive
+    assert expiry_month(boundary, timezone="Asia/Shanghai") == date(2027, 12, 1)
+    assert expiry_month(boundary + timedelta(microseconds=1), timezone="Asia/Shanghai") == date(2028, 1, 1)
+    assert expiry_month(boundary, timezone="UTC") == date(2027, 12, 1)

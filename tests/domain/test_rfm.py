@@ -112,3 +112,13 @@ def test_score_basis_compares_scores_with_their_average(shop):
 def test_bad_config_is_refused():
     with pytest.raises(ValueError):
         RfmConfig(window_days=0)
+
+
+def test_average_ranks_match_scipy_rankdata_with_ties() -> None:
+    from scipy.stats import rankdata
+
+    from memberhub.domain.rfm import average_ranks
+
+    rng = np.random.default_rng(3)
+    for values in (rng.integers(0, 7, 500).astype(float), rng.normal(size=300), np.array([2.0]), np.ones(4)):
+        assert np.array_equal(average_ranks(values), rankdata(values, method="average"))

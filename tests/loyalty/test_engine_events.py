@@ -88,14 +88,17 @@ def test_a_29_february_birthday_is_kept_on_28_february_in_other_years(stores: An
     assert [r for _p, r in _birthday_points(leapling)] == ["birthday:2025", "birthday:2028"]
 
 
-def test_frozen_members_count_but_erased_and_merged_ones_do_not(stores: Any) -> None:
+def test_frozen_and_erased_members_get_no_birthday_gift(stores: Any) -> None:
+    """A frozen member earns nothing (docs/members.md), birthday gifts included."""
     from memberhub.members.models import Member
 
     frozen = member(birthday=date(1990, 6, 1))
     gone = member(birthday=date(1990, 6, 1))
+    member(birthday=date(1990, 6, 1))
     Member.objects.filter(pk=frozen.pk).update(status=Member.Status.FROZEN)
     Member.objects.filter(pk=gone.pk).update(status=Member.Status.ERASED)
     assert birthdays_award(now=_at(2025, 6, 1))["members"] == 1
+    assert _birthday_points(frozen) == []
 
 
 def test_registration_earns_the_configured_points_and_the_welcome_coupon(
@@ -149,3 +152,32 @@ def test_a_merge_that_lifts_the_survivors_tier_fires_the_tier_events(
         member_merge(actor=SYSTEM, survivor_id=survivor.pk, absorbed_id=absorbed.pk, reason="duplicate")
     assert any(n == events.TIER_UPGRADED and p["member_id"] == survivor.pk and p["to_tier"] == "gold"
                for n, p in heard)
+
+
+def test_the_birthday_job_issues_each_tiers_birthday_coupon_once_a_year(
+        stores: Any, django_capture_on_commit_callbacks: Any) -> None:
+    """Both ways of naming a birthday coupon per tier: an issue rule `{event: member.birthday,
+    to_tiers: [gold]}` and the tier benefit `benefits.silver.birthday_coupon_template`."""
+    for_gold = template_make(name="金卡生日券", issue_rules=[{"event": events.MEMBER_BIRTHDAY, "to_tiers": ["gold"]}])
+    for_silver = template_make(name="银卡生日券")
+    config = ProgrammeConfig().model_dump(mode="json")
+    config["benefits"]["silver"]["birthday_coupon_template"] = str(for_silver.pk)
+    programme_config_set(config)
+    gold, silver, plain = (member(birthday=date(1990, 5, 20)) for _ in range(3))
+    tier_override(actor=SYSTEM, member_id=gold.pk, tier="gold", ends_at=None, reason="vip")
+    tier_override(actor=SYSTEM, member_id=silver.pk, tier="silver", ends_at=None, reason="vip")
+    for hour in (9, 10):  # two runs on the day: one coupon each
+        with django_capture_on_commit_callbacks(execute=True):
+            birthdays_award(now=_at(2025, 5, 20, hour))
+    got = {(c.template_id, c.member_id) for c in Coupon.objects.all()}
+    assert got == {(for_gold.pk, gold.pk), (for_silver.pk, silver.pk)}
+    assert Coupon.objects.count() == 2
+    from memberhub.coupons.handlers import on_member_birthday
+
+    on_member_birthday(member_id=silver.pk, year=2025, tier="silver", coupon_template=str(for_silver.pk))  # redelivered
+    assert Coupon.objects.count() == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        birthdays_award(now=_at(2026, 5, 20))  # next year: one more each
+    assert Coupon.objects.filter(member=gold, template=for_gold).count() == 2
+    assert Coupon.objects.filter(member=silver, template=for_silver).count() == 2
+    assert not Coupon.objects.filter(member=plain).exists()

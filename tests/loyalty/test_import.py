@@ -123,3 +123,17 @@ def test_a_row_holding_a_nul_character_stops_the_import_with_its_number(stores: 
         _import(csv)
     assert refused.value.code == "invalid_characters" and refused.value.detail == {"row": 3}
     assert not Purchase.objects.filter(order_no="O-2").exists()
+
+
+def test_an_imported_amount_above_the_ceiling_is_rejected(stores: object) -> None:
+    """The import takes amounts within the same ceiling as the API (a 9×10¹⁸ fen row went in)."""
+    csv = (
+        b"order_no,channel,store,at,paid_fen\n"
+        b"H-1,offline,SH,2026-03-01 10:00,9000000000000000000\n"
+        b"H-2,offline,SH,2026-03-01 10:00,-5\n"
+        b"H-3,offline,SH,2026-03-01 10:00,500\n"
+    )
+    report = _import(csv)
+    assert (report["created"], report["rejected"]) == (1, 2)
+    assert sorted(r["code"] for r in report["rejections"]) == ["paid_out_of_range", "paid_out_of_range"]
+    assert list(Purchase.objects.values_list("order_no", flat=True)) == ["H-3"]

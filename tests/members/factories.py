@@ -22,6 +22,21 @@ def member_make(phone: str = "13800138000", store: str | None = "SH", **kw: Any)
 
 
 def upload(api: Any, path: str, content: bytes, filename: str = "members.csv", **headers: str) -> Any:
-    """POST a multipart `file` with the Api client's credentials."""
+    """POST a multipart `file` with the Api client's credentials. An import is a background
+    job queued when the upload commits: it runs here, inline (huey's immediate mode)."""
+    from django.test import TestCase
+
     extra = {**api.headers, **{f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}}
-    return api.client.post(f"/api/v1{path}", {"file": SimpleUploadedFile(filename, content)}, **extra)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return api.client.post(f"/api/v1{path}", {"file": SimpleUploadedFile(filename, content)}, **extra)
+
+
+def imported(api: Any, path: str, content: bytes, filename: str = "members.csv") -> dict[str, Any]:
+    """Upload an import (202), then read its job as the uploader: finished, with its report."""
+    r = upload(api, path, content, filename)
+    assert r.status_code == 202, r.content
+    job = api.client.get(r.json()["url"], **api.headers)
+    assert job.status_code == 200, job.content
+    out: dict[str, Any] = job.json()
+    assert out["status"] in ("done", "failed"), out
+    return out

@@ -125,9 +125,9 @@ def test_it_keeps_the_survivors_own_email(service: Api, stores: Any) -> None:
     survivor = member_make(phone="13800138000", email="mine@example.cn")
     absorbed = member_make(phone="13800138001", email="theirs@example.cn")
     assert _merge(service, survivor, absorbed).json()["email"] == "mine@example.cn"
-    # The absorbed's email was released, so someone else may use it.
+    # The absorbed's email is the same person's: it belongs to the survivor now.
     r = service.post("/members", {"phone": "13700137000", "email": "theirs@example.cn", "home_store": "SH"})
-    assert r.status_code == 201
+    assert r.status_code == 409 and r.json()["detail"]["member_id"] == survivor.pk
 
 
 def test_it_moves_consents_with_the_latest_decision_winning(service: Api, pair: tuple[Member, Member]) -> None:
@@ -140,15 +140,6 @@ def test_it_moves_consents_with_the_latest_decision_winning(service: Api, pair: 
     data = _merge(service, survivor, absorbed).json()
     consents = {c["channel"]: (c["granted"], c["source"]) for c in data["consents"]}
     assert consents == {"sms": (False, "app"), "email": (False, "store"), "wechat": (True, "app")}
-
-
-def test_it_frees_the_absorbed_phone(service: Api, pair: tuple[Member, Member]) -> None:
-    survivor, absorbed = pair
-    _merge(service, survivor, absorbed)
-    r = service.post("/members", {"phone": "13800138001", "home_store": "SH"})
-    assert r.status_code == 201, r.content
-    assert r.json()["id"] not in (survivor.pk, absorbed.pk)
-    assert service.get("/members/lookup", params={"key": "13800138001"}).json()["id"] == r.json()["id"]
 
 
 def test_it_keeps_the_earliest_registration(service: Api, stores: Any) -> None:
@@ -240,3 +231,51 @@ def test_it_runs_merge_hooks_inside_the_merge_transaction(
     absorbed.refresh_from_db()  # the hook's failure undid the whole merge
     assert absorbed.status == "active" and absorbed.merged_into_id is None and absorbed.phone is not None
     assert Member.objects.filter(status="merged").count() == 0
+
+
+def test_a_merged_members_phone_resolves_to_the_survivor_everywhere(
+        service: Api, admin_api: Api, pair: tuple[Member, Member]) -> None:
+    survivor, absorbed = pair  # the absorbed member's phone: 13800138001
+    assert _merge(service, survivor, absorbed).status_code == 200
+    old = "138 0013 8001"
+    assert [m["id"] for m in service.get("/members", params={"phone": old}).json()["items"]] == [survivor.pk]
+    assert service.get("/members/lookup", params={"key": old}).json()["id"] == survivor.pk
+    assert service.get("/members/lookup", params={"key": absorbed.card_code}).json()["id"] == survivor.pk
+    earn = admin_api.post("/loyalty/purchases", {"member": old, "channel": "offline", "order_no": "M-1",
+                                                 "store": "SH", "paid_fen": 10000})
+    assert earn.status_code == 201 and earn.json()["member_id"] == survivor.pk, earn.content
+    till = admin_api.post("/checkout", {"member": old, "channel": "offline", "order_no": "M-2", "store": "SH",
+                                        "lines": [{"line_id": "L1", "sku": "A", "qty": 1, "unit_price_fen": 500}]})
+    assert till.status_code == 201 and till.json()["member_id"] == survivor.pk, till.content
+    # the phone is the survivor's now: registering it again answers the survivor
+    r = service.post("/members", {"phone": old, "home_store": "SH"})
+    assert r.status_code == 409 and r.json()["code"] == "member_phone_taken"
+    assert r.json()["detail"]["member_id"] == survivor.pk
+
+
+def test_erasing_the_survivor_forgets_the_merged_members_phone_too(
+        service: Api, admin_api: Api, pair: tuple[Member, Member]) -> None:
+    survivor, absorbed = pair
+    _merge(service, survivor, absorbed)
+    assert admin_api.post(f"/members/{survivor.pk}/erase", {"reason": "asked"}).status_code == 200
+    absorbed.refresh_from_db()
+    assert (absorbed.phone_enc, absorbed.phone_index, absorbed.email_index, absorbed.name) == (None, None, None, "")
+    assert service.get("/members/lookup", params={"key": "13800138001"}).status_code == 404
+    assert service.post("/members", {"phone": "13800138001", "home_store": "SH"}).status_code == 201
+
+
+def test_members_merged_before_the_rule_get_their_phone_back_by_the_migration(
+        service: Api, pair: tuple[Member, Member]) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    survivor, absorbed = pair
+    _merge(service, survivor, absorbed)
+    Member.objects.filter(pk=absorbed.pk).update(phone_index=None, email_index=None)  # as merges used to leave it
+    frozen = member_make(phone="13900139000")
+    Member.objects.filter(pk=frozen.pk).update(status="frozen")
+    backfill = importlib.import_module("memberhub.members.migrations.0003_backfill_merged_index_frozen_at")
+    backfill.forwards(apps, None)
+    assert service.get("/members/lookup", params={"key": "13800138001"}).json()["id"] == survivor.pk
+    assert Member.objects.get(pk=frozen.pk).frozen_at is not None

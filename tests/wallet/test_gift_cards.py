@@ -117,3 +117,25 @@ def test_a_members_gift_cards_move_to_the_survivor_on_merge(stores: Any) -> None
     assert set(GiftCard.objects.filter(member=survivor).values_list("pk", flat=True)) == {c.pk for c in cards}
     assert all(c.balance_fen == 5000 for c in GiftCard.objects.all())
     assert len(wallet_member_export(survivor)["gift_cards"]) == 2
+
+
+def test_a_card_payment_or_refund_replayed_with_another_amount_is_refused(admin_api: Any, stores: Any) -> None:
+    code = _issue(admin_api, count=1).json()[0]["code"]
+
+    def spend(amount: int, order: str = "O1") -> Any:
+        return admin_api.post(f"/wallet/gift-cards/{code}/spend", {"amount_fen": amount, "order_no": order})
+
+    def refund(amount: int, order: str = "O1") -> Any:
+        return admin_api.post(f"/wallet/gift-cards/{code}/refund",
+                              {"order_no": order, "amount_fen": amount, "refund_no": "R1"})
+
+    first = spend(5000)
+    assert spend(5000).json()["id"] == first.json()["id"]
+    assert spend(7000).status_code == 409 and spend(7000).json()["code"] == "ref_reused"
+    spend(2000, "O2")
+    back = refund(1000)
+    assert back.status_code == 200, back.content
+    assert refund(1000).json()["id"] == back.json()["id"]
+    assert refund(1500).status_code == 409 and refund(1500).json()["code"] == "ref_reused"
+    assert refund(1000, "O2").json()["code"] == "ref_reused"
+    assert admin_api.get(f"/wallet/gift-cards/{code}").json()["balance_fen"] == 20000 - 5000 - 2000 + 1000

@@ -128,12 +128,14 @@ def test_movements_are_append_only(admin_api: Any, member: Any) -> None:
 
 
 def test_a_cashier_tops_up_only_in_own_store_and_an_analyst_not_at_all(staff_api: Any, member: Any) -> None:
-    # the member's home store is SH: a BJ cashier does not see them, as when reading the wallet
+    # the member's home store is SH: a BJ cashier serves them at BJ only, and reads nothing
     bj = staff_api("cashier", ["BJ"])
-    assert _topup(bj, member, 1000).json()["code"] == "member_not_found"
+    assert _topup(bj, member, 1000).json()["code"] == "store_out_of_scope"
     r = bj.post(f"/wallet/{member.pk}/topup", {"amount_fen": 1000, "payment_ref": "PAY-BJ", "store": "BJ"})
-    assert (r.status_code, r.json()["code"]) == (404, "member_not_found")
+    assert r.status_code == 201, r.content
     assert bj.get(f"/wallet/{member.pk}").status_code == 404
+    r = bj.post(f"/wallet/{member.pk}/topup", {"amount_fen": 1000, "payment_ref": "PAY-BJ2"})
+    assert (r.status_code, r.json()["code"]) == (404, "member_not_found")
     assert _topup(staff_api("analyst"), member, 1000).status_code == 403
     sh = staff_api("cashier", ["SH"])
     assert _topup(sh, member, 1000).status_code == 201
@@ -145,11 +147,14 @@ def test_a_cashier_tops_up_only_in_own_store_and_an_analyst_not_at_all(staff_api
 def test_a_cashier_spends_only_for_members_of_own_store(staff_api: Any, admin_api: Any, member: Any) -> None:
     _topup(admin_api, member, 5000)
     body = {"amount_fen": 1000, "order_no": "SO-1", "store": "BJ"}
-    r = staff_api("cashier", ["BJ"]).post(f"/wallet/{member.pk}/spend", body)
+    bj = staff_api("cashier", ["BJ"])
+    r = bj.post(f"/wallet/{member.pk}/spend", {**body, "store": None})  # no store: only for BJ's own members
     assert (r.status_code, r.json()["code"]) == (404, "member_not_found")
-    r = staff_api("cashier", ["SH"]).post(f"/wallet/{member.pk}/spend", {**body, "store": "SH"})
+    r = bj.post(f"/wallet/{member.pk}/spend", body)  # served at BJ
     assert r.status_code == 200, r.content
-    assert admin_api.get(f"/wallet/{member.pk}").json()["total_fen"] == 4000
+    r = staff_api("cashier", ["SH"]).post(f"/wallet/{member.pk}/spend", {**body, "order_no": "SO-2", "store": "SH"})
+    assert r.status_code == 200, r.content
+    assert admin_api.get(f"/wallet/{member.pk}").json()["total_fen"] == 3000
 
 
 def test_it_rejects_bad_amounts(admin_api: Any, member: Any) -> None:
@@ -162,3 +167,38 @@ def test_it_rejects_bad_amounts(admin_api: Any, member: Any) -> None:
 def test_an_unknown_member_has_no_wallet(admin_api: Any, stores: Any) -> None:
     assert admin_api.get("/wallet/999999").status_code == 404
     assert _topup(admin_api, type("M", (), {"pk": 999999})(), 100).status_code == 404
+
+
+def test_a_spend_replayed_with_another_amount_is_refused(admin_api: Any, member: Any) -> None:
+    _topup(admin_api, member, 10000)
+    first = _spend(admin_api, member, 3000)
+    assert first.status_code == 200, first.content
+    assert _spend(admin_api, member, 3000).json()["id"] == first.json()["id"]  # the same request: its first answer
+    other = _spend(admin_api, member, 5000)
+    assert other.status_code == 409 and other.json()["code"] == "ref_reused", other.content
+    assert _balance(admin_api, member)["total_fen"] == 7000
+
+
+def test_a_partial_spend_replayed_with_another_amount_is_refused(admin_api: Any, member: Any) -> None:
+    _topup(admin_api, member, 1000)
+    first = _spend(admin_api, member, 1500, allow_partial=True)  # draws the 1000 there is
+    assert _spend(admin_api, member, 1500, allow_partial=True).json()["id"] == first.json()["id"]
+    other = _spend(admin_api, member, 1200, allow_partial=True)
+    assert other.status_code == 409 and other.json()["code"] == "ref_reused"
+
+
+def test_a_refund_replayed_with_another_amount_or_order_is_refused(admin_api: Any, member: Any) -> None:
+    _topup(admin_api, member, 10000)
+    _spend(admin_api, member, 3000, order="SO-1")
+    _spend(admin_api, member, 3000, order="SO-2")
+
+    def refund(order: str, amount: int) -> Any:
+        return admin_api.post(f"/wallet/{member.pk}/refund", {"order_no": order, "amount_fen": amount, "refund_no": "R1"})
+
+    first = refund("SO-1", 1000)
+    assert first.status_code == 201, first.content
+    assert refund("SO-1", 1000).json()["id"] == first.json()["id"]
+    for order, amount in (("SO-1", 2000), ("SO-2", 1000)):
+        r = refund(order, amount)
+        assert r.status_code == 409 and r.json()["code"] == "ref_reused", (order, amount, r.content)
+    assert _balance(admin_api, member)["total_fen"] == 5000

@@ -14,11 +14,14 @@ from memberhub.access import services
 from memberhub.access.models import ApiKey
 from memberhub.access.principal import Principal, staff_principal
 from memberhub.access.roles import Cap
-from memberhub.core.errors import NotAuthenticated, ValidationFailed
+from memberhub.access.signals import client_ip
+from memberhub.core.errors import ApplicationError, NotAuthenticated, ValidationFailed
+from memberhub.core.idempotency import withhold
+from memberhub.core.schemas import ERRORS as API_ERRORS
 from memberhub.core.schemas import ErrorOut, StrictSchema
 
 router = Router(tags=["auth"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut}
+ERRORS: dict[int, Any] = {**API_ERRORS, 415: ErrorOut}  # login takes JSON only
 
 
 class LoginIn(StrictSchema):
@@ -60,19 +63,26 @@ class StaffIn(StrictSchema):
     email: str = Field("", max_length=254)
 
 
+class StaffPatchIn(StrictSchema):
+    role: str | None = None
+    stores: list[str] | None = Field(None, description="Store codes; empty for all stores")
+    active: bool | None = Field(None, description="false: the account can no longer log in")
+    reason: str = Field(min_length=1, max_length=500)
+
+
 def _me(p: Principal) -> dict[str, Any]:
     return {"kind": p.kind, "label": p.label, "capabilities": sorted(p.caps),
             "stores": sorted(p.store_ids) if p.store_ids is not None else None}
 
 
-def _client_ip(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR", ""))
-
-
 @router.post("/login", auth=None, response={200: MeOut, **ERRORS}, summary="Staff login (session cookie)")
 def staff_login(request: HttpRequest, body: LoginIn) -> dict[str, Any]:
-    ip = _client_ip(request)
-    services.login_check_allowed(username=body.username, ip=ip)
+    # Only JSON: a page elsewhere can post a form or `text/plain` here without the browser
+    # asking first, and log the victim in as the attacker (login CSRF); JSON needs a preflight.
+    if request.content_type != "application/json":
+        raise ApplicationError(_("Log in with a JSON body (Content-Type: application/json)."),
+                               code="unsupported_media_type", status=415)
+    services.login_check_allowed(username=body.username, ip=client_ip(request))
     user = authenticate(request, username=body.username, password=body.password)
     if user is None:
         # The user_login_failed signal has recorded this failure.
@@ -105,6 +115,7 @@ def apikey_list(request: HttpRequest) -> list[ApiKey]:
 @router.post("/apikeys", response={201: ApiKeyCreatedOut, **ERRORS}, summary="Create an API key")
 def apikey_create(request: HttpRequest, body: ApiKeyIn) -> Status[dict[str, Any]]:
     request.auth.require(Cap.APIKEYS_MANAGE)  # type: ignore[attr-defined]
+    withhold("key")  # never kept for an Idempotency-Key replay, which answers "key": null
     key, plain = services.apikey_create(
         actor=request.auth, name=body.name, scopes=body.scopes, store_codes=body.stores  # type: ignore[attr-defined]
     )
@@ -125,3 +136,13 @@ def staff_create(request: HttpRequest, body: StaffIn) -> Status[dict[str, Any]]:
         store_codes=body.stores, email=body.email,
     )
     return Status(201, _me(staff_principal(user)))
+
+
+@router.patch("/staff/{username}", response={200: MeOut, **ERRORS}, summary="Change a staff account's role, stores or access")
+def staff_update(request: HttpRequest, username: str, body: StaffPatchIn) -> dict[str, Any]:
+    request.auth.require(Cap.STAFF_MANAGE)  # type: ignore[attr-defined]
+    user = services.staff_update(
+        actor=request.auth, username=username, reason=body.reason, role=body.role,  # type: ignore[attr-defined]
+        store_codes=body.stores, active=body.active,
+    )
+    return _me(staff_principal(user))

@@ -1,4 +1,5 @@
-"""Refuse logins (admin and API alike) for a username or address over the failure limit."""
+"""Refuse logins (admin and API alike) for a (username, address) inside its delay, or an
+address over its ceiling."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
 
+from memberhub.access.signals import client_ip
 from memberhub.core.errors import RateLimited
 
 
@@ -13,9 +15,10 @@ class RateLimitedModelBackend(ModelBackend):
     def authenticate(self, request: Any, username: str | None = None, password: str | None = None, **kwargs: Any) -> Any:
         from memberhub.access.services import login_check_allowed
 
-        ip = request.META.get("REMOTE_ADDR", "") if request is not None else ""
         try:
-            login_check_allowed(username=username or "", ip=ip)
+            login_check_allowed(username=username or "", ip=client_ip(request))
         except RateLimited:
+            if request is not None:
+                request._memberhub_login_limited = True
             return None
         return super().authenticate(request, username=username, password=password, **kwargs)

@@ -5,23 +5,30 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from memberhub.access.models import ApiKey, LoginFailure, StaffProfile
 from memberhub.access.principal import Principal
-from memberhub.access.roles import ALL_CAPS, STORE_BOUND_ROLES, Role
+from memberhub.access.roles import ALL_CAPS, ROLE_CAPS, STORE_BOUND_ROLES, Role
 from memberhub.audit.services import audit_record
 from memberhub.core import rows
-from memberhub.core.errors import NotFound, RateLimited, ValidationFailed
+from memberhub.core.errors import Conflict, NotFound, PermissionDenied, RateLimited, ValidationFailed
+from memberhub.domain.access_rules import grant_excess, login_delay
 from memberhub.stores.models import Store
 
 KEY_PREFIX = "mh"
@@ -44,6 +51,7 @@ def apikey_create(
             detail={"unknown": unknown, "allowed": sorted(ALL_CAPS)},
         )
     stores = _stores_by_code(store_codes or [])
+    grant_check(actor, scopes, stores)
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     plain = f"{KEY_PREFIX}_{prefix}_{secret}"
@@ -54,7 +62,8 @@ def apikey_create(
         )
         if stores:
             key.stores.set(stores)
-        audit_record(actor=actor, action="apikey.create", target=key, after={"name": key.name, "scopes": key.scopes})
+        audit_record(actor=actor, action="apikey.create", target=key,
+                     after={"name": key.name, "scopes": key.scopes, "stores": sorted(s.code for s in stores)})
     return key, plain
 
 
@@ -63,6 +72,8 @@ def apikey_revoke(*, actor: Principal, prefix: str, reason: str = "") -> ApiKey:
         key = ApiKey.objects.select_for_update().filter(prefix=prefix).first()
         if key is None:
             raise NotFound(_("No such API key."), code="apikey_not_found")
+        # a key manager limited to one store must not switch off the chain's integrations
+        grant_check(actor, key.scopes, [] if key.all_stores else list(key.stores.all()))
         if key.revoked_at is None:
             key.revoked_at = timezone.now()
             key.save(update_fields=["revoked_at"])
@@ -122,19 +133,58 @@ def _stores_by_code(codes: list[str]) -> list[Store]:
     return stores
 
 
-def staff_create(
-    *, actor: Principal | None, username: str, password: str, role: str,
-    store_codes: list[str] | None = None, email: str = "", superuser: bool = False,
-) -> AbstractBaseUser:
+def grant_check(actor: Principal | None, caps: Iterable[str], stores: list[Store]) -> None:
+    """Refuse (403 grant_exceeds_own) a grant of capabilities or stores the actor does not hold
+    itself; `stores` empty means every store. `None` is trusted code (tests, demo data); the
+    CLI passes the system principal, which holds everything."""
+    if actor is None:
+        return
+    asked = None if not stores else frozenset(s.pk for s in stores)
+    excess = grant_excess(actor.caps, actor.store_ids, caps, asked)
+    if excess.empty:
+        return
+    codes = sorted(s.code for s in stores if s.pk in excess.stores)
+    raise PermissionDenied(
+        _("You cannot grant capabilities or stores that you do not hold yourself."), code="grant_exceeds_own",
+        detail={"capabilities": list(excess.caps), "stores": codes, "all_stores": excess.all_stores},
+    )
+
+
+def _role(role: str) -> Role:
     try:
-        role_value = Role(role)
+        return Role(role)
     except ValueError:
         raise ValidationFailed(
             _("Unknown role."), code="invalid_role", detail={"allowed": [r.value for r in Role]}
         ) from None
+
+
+def password_check(password: str, *, username: str, email: str = "", user: Any = None) -> None:
+    """Django's password validators (length, common, numeric, like the username), for every
+    way a staff password is set: the API, `createadmin`, the first administrator."""
+    if user is None:
+        user = get_user_model()(username=username, email=email)
+    try:
+        validate_password(password, user=user)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(
+            _("The password is too weak."), code="password_too_weak", detail={"reasons": [str(m) for m in exc.messages]}
+        ) from None
+
+
+def staff_create(
+    *, actor: Principal | None, username: str, password: str, role: str,
+    store_codes: list[str] | None = None, email: str = "", superuser: bool = False,
+) -> AbstractBaseUser:
+    role_value = _role(role)
     stores = _stores_by_code(store_codes or [])
     if role_value in STORE_BOUND_ROLES and not stores:
         raise ValidationFailed(_("This role works in particular stores: name at least one."), code="stores_required")
+    grant_check(actor, ROLE_CAPS[role_value], stores)
+    if superuser and actor is not None and actor.kind != "system":
+        raise PermissionDenied(_("Only the command line creates superusers."), code="grant_exceeds_own",
+                               detail={"capabilities": [], "stores": [], "all_stores": False, "superuser": True})
+    password_check(password, username=username, email=email)
     User = get_user_model()
     with transaction.atomic():
         if User.objects.filter(username=username).exists():
@@ -152,18 +202,109 @@ def staff_create(
     return user
 
 
+def _admins_q() -> Q:
+    """Accounts that hold every capability in every store: superusers and all-store admins."""
+    return Q(is_superuser=True) | Q(staff__role=Role.ADMIN.value, staff__all_stores=True)
+
+
+def _admins_lock() -> None:
+    """Lock every administrator row, in id order, before any change to one of them: two admins
+    demoting each other at once must not both see the other still standing."""
+    User = get_user_model()
+    list(User.objects.select_for_update().filter(pk__in=User.objects.filter(_admins_q()).values("pk"))
+         .order_by("pk").values_list("pk", flat=True))
+
+
+def _admins_active(exclude_user_id: int | None = None) -> int:
+    qs = get_user_model().objects.filter(is_active=True).filter(_admins_q())
+    if exclude_user_id is not None:
+        qs = qs.exclude(pk=exclude_user_id)
+    return qs.distinct().count()
+
+
+def staff_update(
+    *, actor: Principal, username: str, reason: str, role: str | None = None,
+    store_codes: list[str] | None = None, active: bool | None = None,
+) -> AbstractBaseUser:
+    """Change a staff member's role, stores or whether the account may log in. The actor must
+    hold both what the account has now (nobody edits someone above them) and what it gets."""
+    User = get_user_model()
+    with transaction.atomic():
+        _admins_lock()
+        user = User.objects.select_for_update().filter(username=username).first()
+        profile = StaffProfile.objects.filter(user=user).prefetch_related("stores").first() if user else None
+        if user is None or profile is None or user.is_superuser:
+            # a superuser is managed from the command line only
+            if user is not None and user.is_superuser:
+                raise PermissionDenied(_("A superuser is managed from the command line only."),
+                                       code="grant_exceeds_own",
+                                       detail={"capabilities": [], "stores": [], "all_stores": False, "superuser": True})
+            raise NotFound(_("No such staff account."), code="staff_not_found")
+        old_role, old_stores = Role(profile.role), list(profile.stores.all()) if not profile.all_stores else []
+        grant_check(actor, ROLE_CAPS[old_role], old_stores)
+        new_role = _role(role) if role is not None else old_role
+        new_stores = _stores_by_code(store_codes) if store_codes is not None else old_stores
+        if new_role in STORE_BOUND_ROLES and not new_stores:
+            raise ValidationFailed(_("This role works in particular stores: name at least one."),
+                                   code="stores_required")
+        grant_check(actor, ROLE_CAPS[new_role], new_stores)
+        new_active = user.is_active if active is None else active
+        was_admin = user.is_active and old_role == Role.ADMIN and not old_stores
+        stays_admin = new_active and new_role == Role.ADMIN and not new_stores
+        if was_admin and not stays_admin and _admins_active(exclude_user_id=user.pk) == 0:
+            raise Conflict(_("This is the last administrator; appoint another one first."), code="last_admin")
+        before = {"role": old_role.value, "stores": sorted(s.code for s in old_stores), "active": user.is_active}
+        profile.role, profile.all_stores = new_role.value, not new_stores
+        profile.save(update_fields=["role", "all_stores"])
+        profile.stores.set(new_stores)
+        user.is_active, user.is_staff = new_active, new_role == Role.ADMIN
+        user.save(update_fields=["is_active", "is_staff"])
+        after = {"role": new_role.value, "stores": sorted(s.code for s in new_stores), "active": new_active}
+        audit_record(actor=actor, action="staff.update", target=user, before=before, after=after, reason=reason)
+    # an inactive account's sessions stop working at once: Django's backend refuses inactive users
+    return user
+
+
+def _retry_after(until: datetime, now: datetime) -> int:
+    return max(1, math.ceil((until - now).total_seconds()))
+
+
 def login_check_allowed(*, username: str, ip: str) -> None:
-    since = timezone.now() - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+    """Before the password is even looked at: is this (username, address) inside its delay, or
+    has this address failed too often across all usernames (password spraying)? Either answers
+    429 with the seconds to wait; nothing here depends on other addresses, so an attacker
+    elsewhere never locks the real user (or the last administrator) out."""
+    now = timezone.now()
+    since = now - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
     recent = LoginFailure.objects.filter(at__gte=since)
-    if (
-        recent.filter(username=username).count() >= settings.LOGIN_FAILURE_LIMIT
-        or (ip and recent.filter(ip=ip).count() >= settings.LOGIN_FAILURE_LIMIT * 4)
-    ):
-        raise RateLimited(
-            _("Too many failed logins; try again in a few minutes."), code="login_rate_limited",
-            detail={"retry_after_seconds": settings.LOGIN_FAILURE_WINDOW_SECONDS},
-        )
+    pair = list(recent.filter(username=username, ip=ip).order_by("-at").values_list("at", flat=True)[:64])
+    delay = login_delay(len(pair), free=settings.LOGIN_FAILURE_LIMIT, max_delay=settings.LOGIN_MAX_DELAY_SECONDS)
+    if delay and now < pair[0] + timedelta(seconds=delay):
+        _login_refused(_retry_after(pair[0] + timedelta(seconds=delay), now), "username_address")
+    ceiling = settings.LOGIN_ADDRESS_FAILURE_LIMIT
+    if ip:
+        # the ceiling-th newest failure is the one that must leave the window before there is room
+        edge = list(recent.filter(ip=ip).order_by("-at").values_list("at", flat=True)[ceiling - 1:ceiling])
+        if edge:
+            _login_refused(_retry_after(edge[0] + timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS), now),
+                           "address")
+
+
+def _login_refused(seconds: int, limit: str) -> None:
+    raise RateLimited(
+        _("Too many failed logins; wait before trying again."), code="login_rate_limited",
+        detail={"retry_after_seconds": seconds, "limit": limit},
+    )
 
 
 def login_failure_record(*, username: str, ip: str) -> None:
-    LoginFailure.objects.create(username=username[:150], ip=ip[:64])
+    now = timezone.now()
+    with transaction.atomic():
+        # forget what no limit counts any more, so the table stays small
+        LoginFailure.objects.filter(at__lt=now - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)).delete()
+        LoginFailure.objects.create(username=username[:150], ip=ip[:64])
+
+
+def login_success_record(*, username: str, ip: str) -> None:
+    """The right password from this address: its earlier mistakes are forgiven."""
+    LoginFailure.objects.filter(username=username[:150], ip=ip[:64]).delete()

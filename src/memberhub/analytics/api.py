@@ -11,15 +11,15 @@ from ninja import Field, Query, Router, Schema, Status
 
 from memberhub.access.roles import Cap
 from memberhub.analytics import exports, selectors, services
-from memberhub.analytics.health import health_for
 from memberhub.analytics.models import AnalyticsRun, MemberSnapshot
 from memberhub.analytics.queries import HealthQuery, query_parse
 from memberhub.core.pagination import paginate
-from memberhub.core.schemas import ErrorOut, StrictSchema
+from memberhub.core.schemas import ERRORS as API_ERRORS
+from memberhub.core.schemas import StrictSchema
 from memberhub.members.presenters import member_public
 
 router = Router(tags=["analytics"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+ERRORS: dict[int, Any] = API_ERRORS
 
 
 class RunIn(StrictSchema):
@@ -142,6 +142,8 @@ def member_snapshot(request: HttpRequest, member_id: int, kind: Literal["clv", "
 
 @router.get("/health", response={200: dict, **ERRORS}, summary="Programme health figures for a date range")
 def health(request: HttpRequest, filters: Query[HealthFilters]) -> dict[str, Any]:
+    from memberhub.analytics.health import health_for  # Polars: loaded when a figure is asked for
+
     return health_for(actor=request.auth, query=filters.query()).as_dict()  # type: ignore[attr-defined]
 
 
@@ -165,6 +167,8 @@ def export(request: HttpRequest, filters: Query[ExportFilters]) -> HttpResponse 
                                      stage=filters.stage, min_clv_fen=filters.min_clv_fen).order_by("pk")
         header, rows = exports.SNAPSHOT_HEADER, exports.snapshot_rows(qs.iterator(chunk_size=2000))
     else:
+        from memberhub.analytics.health import health_for
+
         header, rows = exports.HEALTH_HEADER, exports.health_rows(health_for(actor=actor, query=filters.query()).as_dict())
     name = f"analytics-{filters.kind}-{stamp}.{filters.format}"
     if filters.format == "csv":

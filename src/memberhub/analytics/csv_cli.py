@@ -12,17 +12,12 @@ could not be fitted to this data.
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
-
-import numpy as np
-
-from memberhub.analytics.csv_io import CsvSpec, InputError, parse_date, read_transactions
-from memberhub.analytics.csv_report import clv_report, print_clv_table, print_rfm_table, rfm_report
 
 
 class _Exit(Exception):
@@ -152,6 +147,21 @@ def run(argv: Sequence[str], stdout: IO[str], stderr: IO[str]) -> int:
         args = parser.parse_args(list(argv))
     except _Exit as stop:
         return stop.status
+    # The libraries load once the arguments are good: `--help` and a typo answer at once.
+    # The models' linear algebra is on vectors of a few parameters: a BLAS thread pool only
+    # adds wake-ups (set before NumPy loads; a no-op when it is loaded already).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    import numpy as np
+
+    from memberhub.analytics.csv_io import CsvSpec, InputError, parse_date, read_transactions
+    from memberhub.analytics.csv_report import (
+        clv_report,
+        print_clv_table,
+        print_rfm_table,
+        rfm_report,
+        write_json,
+    )
+
     try:
         if args.command == "clv" and args.discount_rate <= -1:
             raise InputError("--discount-rate must be greater than -1")
@@ -179,8 +189,7 @@ def run(argv: Sequence[str], stdout: IO[str], stderr: IO[str]) -> int:
         stderr.write(f"error: the {args.command} model could not be computed on this data: {exc}\n")
         return 3
     if args.format == "json":
-        json.dump(report, stdout, ensure_ascii=False, indent=1, allow_nan=False)
-        stdout.write("\n")
+        write_json(report, stdout)
     elif args.command == "rfm":
         print_rfm_table(report, stdout, args.limit)
     else:

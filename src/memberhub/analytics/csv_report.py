@@ -4,22 +4,45 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import math
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from memberhub.domain.clv import bgnbd, gammagamma, paretonbd
+from memberhub.domain.clv._fitting import fit_or_regularise, fit_status, fit_warning
 from memberhub.domain.clv.clv import customer_lifetime_value
 from memberhub.domain.clv.lifecycle import Stage, lifecycle_stage
 from memberhub.domain.clv.summary import summarise
 from memberhub.domain.rfm import RfmConfig, rfm
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 Report = dict[str, Any]
+
+
+def _finite_or_null(frame: pl.DataFrame) -> pl.DataFrame:
+    """JSON has no NaN/inf: float columns carry them as null."""
+    floats = [name for name, dtype in frame.schema.items() if dtype.is_float()]
+    return frame.with_columns(pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in floats)
+
+
+def write_json(report: Report, out: IO[str]) -> None:
+    """The report as one JSON object; the customers (a frame) are written by Polars in one
+    call, which is what makes a 23,570-customer report take milliseconds, not seconds."""
+    head = json.dumps({k: v for k, v in report.items() if k != "customers"}, ensure_ascii=False, indent=1,
+                      allow_nan=False)
+    out.write(head[:-2] + ',\n "customers": ')  # head ends with "\n}"
+    out.write(report["customers"].write_json())
+    out.write("\n}\n")
+
+
+def _rows(report: Report, limit: int) -> list[dict[str, Any]]:
+    frame: pl.DataFrame = report["customers"]
+    return (frame if limit == 0 else frame.head(limit)).to_dicts()
 
 
 def _num(value: float) -> float | None:
@@ -50,7 +73,7 @@ def rfm_report(transactions: pl.DataFrame, args: argparse.Namespace, end: dt.dat
         "thresholds": {"recency": r_t, "frequency": f_t, "monetary": m_t},
         "n_customers": frame.height,
         "segments": result.segment_counts(),
-        "customers": frame.to_dicts(),
+        "customers": _finite_or_null(frame),
     }
 
 
@@ -68,8 +91,15 @@ def clv_report(
     )
     if not np.any(s.x > 0):
         raise ValueError("no customer has a repeat purchase, so purchase rates cannot be estimated")
-    model = bgnbd.fit(s.x, s.t_x, s.T) if args.model == "bgnbd" else paretonbd.fit(s.x, s.t_x, s.T)
-    spend = gammagamma.fit(s.x, s.monetary)
+    model: bgnbd.BgNbdFit | paretonbd.ParetoNbdFit = (
+        fit_or_regularise(bgnbd.fit, s.x, s.t_x, s.T) if args.model == "bgnbd"
+        else fit_or_regularise(paretonbd.fit, s.x, s.t_x, s.T))
+    spend = fit_or_regularise(gammagamma.fit, s.x, s.monetary)
+    for name, fit in ((args.model, model), ("gammagamma", spend)):
+        if fit.degenerate:
+            raise ValueError(f"the {name} fit is degenerate even regularised ({fit.degenerate_reason})")
+        if fit.penalty:
+            warn.write(f"warning: {fit_warning(name, fit)}\n")
     if spend.params.q <= 1:
         warn.write(
             "warning: Gamma-Gamma q <= 1: the population mean spend is unbounded; customers without repeat purchases get no spend estimate\n"
@@ -108,10 +138,7 @@ def clv_report(
             "stage": stage,
         }
     ).sort(["clv", "customer"], descending=[True, False], nulls_last=True)
-    customers = [
-        {k: (_num(v) if isinstance(v, float) else v) for k, v in row.items()}
-        for row in frame.iter_rows(named=True)
-    ]
+    customers = _finite_or_null(frame)
     stages, counts = np.unique(stage, return_counts=True)
     found = dict(zip(stages.tolist(), counts.tolist(), strict=True))
     return {
@@ -129,7 +156,8 @@ def clv_report(
             model.log_likelihood,
             model.converged,
             model.n_customers,
-        ),
+        )
+        | fit_status(model),
         "spend_model": {
             "name": "gammagamma",
             **_fit_block(
@@ -139,6 +167,7 @@ def clv_report(
                 spend.converged,
                 spend.n_customers,
             ),
+            **fit_status(spend),
         },
         "stages": {st.value: int(found.get(st.value, 0)) for st in Stage},
         "totals": {"expected_purchases": _num(expected.sum()), "clv": _num(np.nansum(value))},
@@ -157,6 +186,8 @@ def _fit_block(params: dict[str, float], se: dict[str, float], ll: float, conver
 
 
 def _console(out: IO[str]) -> Console:
+    from rich.console import Console  # tables only: JSON output never loads rich
+
     return Console(file=out, width=120, soft_wrap=False, highlight=False)
 
 
@@ -169,6 +200,9 @@ def _fmt(v: Any, digits: int = 2) -> str:
 
 
 def print_rfm_table(report: Report, out: IO[str], limit: int) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     con = _console(out)
     window = f", last {report['window_days']} days" if report["window_days"] else ""
     con.print(
@@ -184,7 +218,7 @@ def print_rfm_table(report: Report, out: IO[str], limit: int) -> None:
     for name, count in report["segments"].items():
         seg.add_row(name, f"{count:,}", f"{count / report['n_customers']:.1%}")
     con.print(seg)
-    rows = report["customers"] if limit == 0 else report["customers"][:limit]
+    rows = _rows(report, limit)
     tab = Table(title=f"Customers by monetary value (top {len(rows)} of {report['n_customers']:,})")
     for col in ("customer", "recency_days", "frequency", "monetary", "R", "F", "M", "segment"):
         tab.add_column(col, justify="left" if col in ("customer", "segment") else "right")
@@ -203,6 +237,9 @@ def print_rfm_table(report: Report, out: IO[str], limit: int) -> None:
 
 
 def print_clv_table(report: Report, out: IO[str], limit: int) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     con = _console(out)
     con.print(
         f"CLV ({report['model']} + gamma-gamma): {report['n_customers']:,} customers, observation end "
@@ -218,7 +255,7 @@ def print_clv_table(report: Report, out: IO[str], limit: int) -> None:
         params.add_row(label, "log-likelihood", _fmt(block["log_likelihood"], 3), "")
     con.print(params)
     con.print("stages: " + ", ".join(f"{k} {v:,}" for k, v in report["stages"].items()))
-    rows = report["customers"] if limit == 0 else report["customers"][:limit]
+    rows = _rows(report, limit)
     tab = Table(title=f"Customers by CLV (top {len(rows)} of {report['n_customers']:,})")
     for col in ("customer", "x", "t_x", "T", "P(alive)", "E[purchases]", "E[spend]", "CLV", "stage"):
         tab.add_column(escape(col), justify="left" if col in ("customer", "stage") else "right")

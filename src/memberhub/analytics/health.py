@@ -16,7 +16,6 @@ from typing import Any
 
 import polars as pl
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
-from django.db.models.functions import TruncMonth
 from django.utils.translation import gettext_lazy as _
 
 from memberhub.access.principal import Principal
@@ -24,7 +23,9 @@ from memberhub.access.roles import Cap
 from memberhub.analytics import reader
 from memberhub.analytics.queries import HealthQuery
 from memberhub.core.errors import ValidationFailed
+from memberhub.domain.points_lots import expiry_month
 from memberhub.loyalty.models import PointsAccount, PointsEntry, PointsLot, TierChange
+from memberhub.loyalty.programme import rules_current
 from memberhub.members.models import Member
 from memberhub.stores.models import Store
 
@@ -283,21 +284,19 @@ def _points(store_ids: list[int] | None, start: dt.datetime, end: dt.datetime, t
     lots = PointsLot.objects.filter(remaining__gt=0)
     if store_ids is not None:
         lots = lots.filter(account__member__home_store_id__in=store_ids)
-    from zoneinfo import ZoneInfo
-
-    from django.conf import settings
-
-    by_month = (lots.annotate(month=TruncMonth("expires_at", tzinfo=ZoneInfo(settings.TIME_ZONE)))
-                .values("month").annotate(points=Sum("remaining")).order_by("month"))
-    months: list[dict[str, Any]] = []
+    # grouped by expiry instant in the database (few distinct ones), then bucketed by the same
+    # rule as the member's own expiry view: the month of the last valid day, in the programme's zone
+    zone = rules_current().timezone
+    by_instant = lots.values("expires_at").annotate(points=Sum("remaining")).order_by()
+    per_month: dict[dt.date, int] = defaultdict(int)
     no_expiry = 0
-    for row in by_month:
-        if row["month"] is None:
+    for row in by_instant:
+        if row["expires_at"] is None:
             no_expiry += int(row["points"])
         else:
-            month = row["month"].date() if isinstance(row["month"], dt.datetime) else row["month"]
-            months.append({"month": month.strftime("%Y-%m"), "points": int(row["points"])})
-    outstanding = sum(int(m["points"]) for m in months) + no_expiry
+            per_month[expiry_month(row["expires_at"], timezone=zone)] += int(row["points"])
+    months = [{"month": m.strftime("%Y-%m"), "points": per_month[m]} for m in sorted(per_month)]
+    outstanding = sum(per_month.values()) + no_expiry
     pending = int(lots.filter(pending=True).aggregate(s=Sum("remaining"))["s"] or 0)
     return {
         **moves,

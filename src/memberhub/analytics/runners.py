@@ -16,6 +16,7 @@ import polars as pl
 
 from memberhub.analytics.queries import ClvQuery, RfmQuery
 from memberhub.domain.clv import bgnbd, gammagamma, paretonbd
+from memberhub.domain.clv._fitting import fit_or_regularise, fit_status, fit_warning
 from memberhub.domain.clv.clv import customer_lifetime_value
 from memberhub.domain.clv.lifecycle import Stage, lifecycle_stage
 from memberhub.domain.clv.summary import summarise
@@ -109,8 +110,14 @@ def clv_run(purchases: pl.DataFrame, query: ClvQuery) -> Outcome:
         raise NotFittable(str(exc)) from None
     if not np.any(s.x > 0):
         raise NotFittable("no member has a repeat purchase, so purchase rates cannot be estimated")
-    model = bgnbd.fit(s.x, s.t_x, s.T) if query.model == "bgnbd" else paretonbd.fit(s.x, s.t_x, s.T)
-    spend = gammagamma.fit(s.x, s.monetary)
+    model: bgnbd.BgNbdFit | paretonbd.ParetoNbdFit = (
+        fit_or_regularise(bgnbd.fit, s.x, s.t_x, s.T) if query.model == "bgnbd"
+        else fit_or_regularise(paretonbd.fit, s.x, s.t_x, s.T))
+    spend = fit_or_regularise(gammagamma.fit, s.x, s.monetary)
+    for name, fit in ((query.model, model), ("gammagamma", spend)):
+        if fit.degenerate:
+            raise NotFittable(f"the {name} fit is degenerate even regularised ({fit.degenerate_reason}); "
+                              "the data cannot support the model")
     expected = model.expected_purchases(query.horizon_days / unit, s.x, s.t_x, s.T)
     p_alive = model.p_alive(s.x, s.t_x, s.T)
     avg_spend = spend.expected_average_spend(s.x, s.monetary)
@@ -128,6 +135,11 @@ def clv_run(purchases: pl.DataFrame, query: ClvQuery) -> Outcome:
         "clv_fen": _fen(value),
         "stage": pl.Series(stage).cast(pl.Utf8),
     }).with_columns(pl.col("expected_purchases", "p_alive").fill_nan(None))
+    missing = model_frame.filter(pl.any_horizontal(pl.col("expected_purchases", "p_alive", "clv_fen").is_null()))
+    if missing.height:  # never a success with empty figures
+        why = " (Gamma-Gamma q <= 1: the population mean spend is unbounded)" if spend.params.q <= 1 else ""
+        raise NotFittable(f"the models give no finite P(alive), expected purchases or CLV for {missing.height} "
+                          f"of {model_frame.height} members{why}")
     # With window_days, members who bought only before the window have no RFM row and are
     # left out, as in an RFM run with the same window (the model is still fitted on everyone).
     frame = rfm_frame.join(model_frame, on="member_id", how="inner")
@@ -137,10 +149,11 @@ def clv_run(purchases: pl.DataFrame, query: ClvQuery) -> Outcome:
         "rfm": {k: v for k, v in rfm_info.items() if k != "segments"},
         "purchase_model": {"name": query.model, **_fit_block(model.params.as_dict(), model.std_errors.as_dict(),
                                                               model.log_likelihood, model.converged,
-                                                              model.n_customers)},
+                                                              model.n_customers), **fit_status(model)},
         "spend_model": {"name": "gammagamma", "population_mean_fen": finite(spend.population_mean),
                         **_fit_block(spend.params.as_dict(), spend.std_errors.as_dict(), spend.log_likelihood,
-                                     spend.converged, spend.n_customers)},
+                                     spend.converged, spend.n_customers), **fit_status(spend)},
+        "warnings": [w for w in (fit_warning(query.model, model), fit_warning("gammagamma", spend)) if w],
     }
     counts = {
         "purchases": purchases.height, "members_analysed": len(s), "snapshots": stored.height,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from memberhub.access.principal import Principal
@@ -57,9 +57,19 @@ def member_snapshot(*, actor: Principal, member_id: int, kind: str = AnalyticsRu
     return snap
 
 
+def run_scope_q(actor: Principal) -> Q:
+    """A store-scoped caller sees the model runs (chain-wide fits, no member rows: its
+    snapshots are filtered by store) and the health runs it asked for itself (always limited
+    to its stores); another's health run may hold other stores' figures."""
+    if actor.store_ids is None:
+        return Q()
+    return Q(kind__in=[AnalyticsRun.Kind.RFM, AnalyticsRun.Kind.CLV]) | Q(kind=AnalyticsRun.Kind.HEALTH,
+                                                                        requested_by=actor.label)
+
+
 def run_list(*, actor: Principal, kind: str | None = None) -> QuerySet[AnalyticsRun]:
     actor.require(Cap.ANALYTICS_READ)
-    qs = AnalyticsRun.objects.all()
+    qs = AnalyticsRun.objects.filter(run_scope_q(actor))
     if kind:
         qs = qs.filter(kind=kind)
     return qs

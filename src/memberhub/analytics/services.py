@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-import polars as pl
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -24,10 +24,14 @@ from django.utils.translation import gettext_lazy as _
 
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
-from memberhub.analytics import reader, runners
 from memberhub.analytics.models import AnalyticsRun, MemberSnapshot
 from memberhub.analytics.queries import ClvQuery, HealthQuery, Query, RfmQuery, query_parse
 from memberhub.core.errors import NotFound
+
+if TYPE_CHECKING:  # Polars, NumPy and SciPy load when a run executes, not when Django starts
+    import polars as pl
+
+    from memberhub.analytics import runners
 
 log = logging.getLogger("memberhub.analytics")
 
@@ -62,7 +66,9 @@ def run_request(*, actor: Principal, query: Query, enqueue: bool = True) -> Anal
 
 def run_get(*, actor: Principal, run_id: int) -> AnalyticsRun:
     actor.require(Cap.ANALYTICS_READ)
-    run = AnalyticsRun.objects.filter(pk=run_id).first()
+    from memberhub.analytics.selectors import run_scope_q
+
+    run = AnalyticsRun.objects.filter(run_scope_q(actor), pk=run_id).first()
     if run is None:
         raise NotFound(_("No such analytics run."), code="run_not_found")
     return run
@@ -76,6 +82,10 @@ def run_execute(*, run_id: int, progress: Callable[[str], None] | None = None) -
         return AnalyticsRun.objects.get(pk=run_id)
     run = AnalyticsRun.objects.get(pk=run_id)
     say = progress or (lambda _msg: None)
+    import polars as pl
+
+    from memberhub.analytics import runners
+
     try:
         params = dict(run.params)
         store_ids = params.pop("store_ids", None)
@@ -103,6 +113,8 @@ def run_execute(*, run_id: int, progress: Callable[[str], None] | None = None) -
 
 
 def _snapshot_outcome(query: RfmQuery, say: Callable[[str], None]) -> runners.Outcome:
+    from memberhub.analytics import reader, runners
+
     end = query.observation_end or reader.local_today()
     query = query.model_copy(update={"observation_end": end})
     say("reading purchases")
@@ -115,6 +127,10 @@ def _snapshot_outcome(query: RfmQuery, say: Callable[[str], None]) -> runners.Ou
 
 def _store(run: AnalyticsRun, frame: pl.DataFrame) -> None:
     """Raw multi-row INSERTs in chunks: no model instances for a million rows."""
+    import polars as pl
+
+    from memberhub.analytics import runners
+
     table = MemberSnapshot._meta.db_table
     columns = ["run_id", *runners.SNAPSHOT_COLUMNS]
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"

@@ -9,7 +9,6 @@ from huey.contrib.djhuey import db_periodic_task, db_task
 
 from memberhub.access.principal import system_principal
 from memberhub.analytics.queries import ClvQuery, RfmQuery
-from memberhub.analytics.reader import local_today
 from memberhub.analytics.services import run_execute, run_request
 
 
@@ -20,6 +19,8 @@ def analytics_run_task(run_id: int) -> None:
 
 def nightly_snapshots() -> list[int]:
     """RFM and CLV on yesterday's close: the snapshots segments and campaigns use in the morning."""
+    from memberhub.analytics.reader import local_today  # Polars: only when the job runs
+
     actor = system_principal("analytics:nightly")
     yesterday = local_today() - timedelta(days=1)
     ids = []

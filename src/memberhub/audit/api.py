@@ -10,7 +10,7 @@ from memberhub.access.roles import Cap
 from memberhub.audit.selectors import audit_list
 from memberhub.core.errors import PermissionDenied
 from memberhub.core.pagination import paginate
-from memberhub.core.schemas import ErrorOut
+from memberhub.core.schemas import ERRORS, Moment
 
 router = Router(tags=["audit"])
 
@@ -19,7 +19,7 @@ class AuditFilters(Schema):
     target_type: str | None = None
     target_id: str | None = None
     action: str | None = None
-    since: datetime | None = None
+    since: Moment | None = None
     cursor: str | None = None
     limit: int = 50
 
@@ -42,7 +42,7 @@ class AuditPage(Schema):
     next_cursor: str | None
 
 
-@router.get("", response={200: AuditPage, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut}, summary="The audit log")
+@router.get("", response={200: AuditPage, **ERRORS}, summary="The audit log")
 def audit_entries(request: HttpRequest, filters: Query[AuditFilters]) -> dict[str, Any]:
     p = request.auth  # type: ignore[attr-defined]
     p.require(Cap.AUDIT_READ)

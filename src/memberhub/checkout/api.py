@@ -13,11 +13,11 @@ from django.http import HttpRequest
 from ninja import Router, Status
 
 from memberhub.checkout import services
-from memberhub.checkout.schemas import CheckoutIn, ReceiptOut, RefundIn, RefundOut
-from memberhub.core.schemas import ErrorOut
+from memberhub.checkout.schemas import CheckoutIn, CheckoutRefundIn, CheckoutRefundOut, ReceiptOut
+from memberhub.core.schemas import ERRORS as API_ERRORS
 
 router = Router(tags=["checkout"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+ERRORS: dict[int, Any] = API_ERRORS
 
 
 @router.post("", response={200: ReceiptOut, 201: ReceiptOut, **ERRORS},
@@ -35,9 +35,9 @@ def checkout(request: HttpRequest, body: CheckoutIn) -> Status[Any]:
     return Status(200 if receipt["replayed"] else 201, receipt)
 
 
-@router.post("/refund", response={200: RefundOut, 201: RefundOut, **ERRORS},
+@router.post("/refund", response={200: CheckoutRefundOut, 201: CheckoutRefundOut, **ERRORS},
              summary="Refund a checkout in whole or by line: points, coupons, stored value and gift cards")
-def checkout_refund(request: HttpRequest, body: RefundIn) -> Status[Any]:
+def checkout_refund(request: HttpRequest, body: CheckoutRefundIn) -> Status[Any]:
     data = services.CheckoutRefundInput(channel=body.channel, order_no=body.order_no, refund_no=body.refund_no,
                                         lines=body.lines, reason=body.reason)
     receipt = services.checkout_refund(actor=request.auth, data=data)  # type: ignore[attr-defined]

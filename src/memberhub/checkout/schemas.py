@@ -2,49 +2,47 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from ninja import Schema
 from pydantic import Field
 
-from memberhub.core.schemas import StrictSchema
-from memberhub.wallet.services import MAX_AMOUNT_FEN
+from memberhub.core.schemas import Fen, Id, Int, Moment, Points, PositiveFen, StrictSchema
 
 
-class LineIn(StrictSchema):
+class CheckoutLineIn(StrictSchema):
     line_id: str = Field(min_length=1, max_length=40)
     sku: str = Field(min_length=1, max_length=64)
     category: str = Field(default="", max_length=64)
-    qty: int = Field(default=1, ge=1, le=100_000)
-    unit_price_fen: int = Field(ge=0, le=MAX_AMOUNT_FEN)
+    qty: Int = Field(default=1, ge=1, le=100_000)
+    unit_price_fen: Fen
 
 
 class GiftCardIn(StrictSchema):
     code: str = Field(min_length=1, max_length=30)
-    amount_fen: int = Field(gt=0, le=MAX_AMOUNT_FEN)
+    amount_fen: PositiveFen
     pin: str | None = Field(default=None, max_length=12)
 
 
 class CheckoutIn(StrictSchema):
-    member_id: int | None = None
+    member_id: Id | None = None
     member: str | None = Field(default=None, max_length=40, description="phone, card code or member number")
     channel: Literal["online", "offline"]
     store: str | None = Field(default=None, max_length=20)
     order_no: str = Field(min_length=1, max_length=64)
-    at: datetime | None = None
-    lines: list[LineIn] = Field(min_length=1, max_length=200)
+    at: Moment | None = None
+    lines: list[CheckoutLineIn] = Field(min_length=1, max_length=200)
     coupon_codes: list[str] = Field(default_factory=list, max_length=20)
-    points: int = Field(default=0, ge=0, description="points to redeem as cash (the programme's redeem policy)")
-    wallet_fen: int = Field(default=0, ge=0, le=MAX_AMOUNT_FEN)
+    points: Points = Field(default=0, description="points to redeem as cash (the programme's redeem policy)")
+    wallet_fen: Fen = 0
     gift_cards: list[GiftCardIn] = Field(default_factory=list, max_length=5)
 
 
-class RefundIn(StrictSchema):
+class CheckoutRefundIn(StrictSchema):
     channel: Literal["online", "offline"]
     order_no: str = Field(min_length=1, max_length=64)
     refund_no: str = Field(min_length=1, max_length=80)
-    lines: dict[str, int] | None = Field(default=None, description="line_id → paid fen refunded; omit: everything left")
+    lines: dict[str, Fen] | None = Field(default=None, description="line_id → paid fen refunded; omit: everything left")
     reason: str = Field(default="", max_length=1000)
 
 
@@ -74,7 +72,7 @@ class ReceiptOut(Schema):
     replayed: bool
 
 
-class RefundOut(Schema):
+class CheckoutRefundOut(Schema):
     order_no: str
     channel: str
     refund_no: str

@@ -33,16 +33,20 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.access import store_scope
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.checkout.models import Checkout, CheckoutRefund
+from memberhub.core.crypto import keyed_digest
 from memberhub.core.errors import ApplicationError, Conflict, NotFound, ValidationFailed
+from memberhub.core.metrics import checkout_completed
 from memberhub.coupons.checkout import (
     LineIn,
     coupons_price,
     coupons_redeem_for_order,
     coupons_restore_for_refund,
 )
+from memberhub.domain.member_status import Act
 from memberhub.loyalty import ledger
 from memberhub.loyalty.members import member_resolve
 from memberhub.loyalty.models import PointsAccount, Purchase
@@ -107,12 +111,16 @@ def _caps(data: CheckoutInput) -> list[str]:
     return caps
 
 
-def _fingerprint(data: CheckoutInput) -> str:
-    """The request as the till sent it, PINs left out (never stored, even hashed here)."""
+def _fingerprint(data: CheckoutInput, *, keyed: bool = True) -> str:
+    """The request as the till sent it, PINs left out (never stored, even hashed here). Keyed
+    (HMAC under the blind-index key): it holds the member's phone when the till names them by
+    it, which a plain hash would give away to anyone trying every number. Checkouts stored
+    before were plain sha256 (`keyed=False`); a replay of one is still recognised."""
     body = asdict(data)
     body["gift_cards"] = [{"code": g.code, "amount_fen": g.amount_fen} for g in data.gift_cards]
     body["at"] = data.at.isoformat() if data.at else None
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    text = json.dumps(body, sort_keys=True, default=str).encode()
+    return keyed_digest(text, purpose="checkout") if keyed else hashlib.sha256(text).hexdigest()
 
 
 def _validate(data: CheckoutInput) -> None:
@@ -157,8 +165,11 @@ def _spread(total: int, weights: list[int]) -> list[int]:
     return shares
 
 
-def _replay(found: Checkout, fingerprint: str) -> dict[str, Any]:
-    if found.fingerprint != fingerprint:
+def _replay(found: Checkout, fingerprint: str, actor: Principal, data: CheckoutInput) -> dict[str, Any]:
+    if not store_scope.may_read_record(actor, found.store_id, found.member.home_store_id if found.member else None):
+        # another store's order: the number is taken, and nothing else about it is said
+        raise Conflict(_("This order number is already in use."), code="order_exists")
+    if found.fingerprint != fingerprint and found.fingerprint != _fingerprint(data, keyed=False):
         raise Conflict(_("This order number was already checked out with different details."), code="order_exists",
                        detail={"checkout_id": found.pk})
     return {**found.receipt, "replayed": True}
@@ -170,25 +181,27 @@ def checkout_create(*, actor: Principal, data: CheckoutInput, now: datetime | No
     _validate(data)
     now = now or timezone.now()
     fingerprint = _fingerprint(data)
-    found = Checkout.objects.filter(channel=data.channel, order_no=data.order_no).first()
+    found = Checkout.objects.select_related("member").filter(channel=data.channel, order_no=data.order_no).first()
     if found is not None:
-        return _replay(found, fingerprint)
+        return _replay(found, fingerprint, actor, data)
     store = _store(actor, data.store)
-    member = member_resolve(member_id=data.member_id, key=data.member_key) \
+    member = member_resolve(member_id=data.member_id, key=data.member_key, actor=actor) \
         if data.member_id is not None or data.member_key else None
     try:
         with transaction.atomic():
-            return _checkout(actor, data, store, member, fingerprint, now)
+            receipt = _checkout(actor, data, store, member, fingerprint, now)
+        checkout_completed()
+        return receipt
     except (IntegrityError, ApplicationError) as exc:
         # a twin of this request committed first: answer its receipt
         if isinstance(exc, ApplicationError) and exc.code not in ("order_exists", "order_already_redeemed"):
             raise
-        found = Checkout.objects.filter(channel=data.channel, order_no=data.order_no).first()
+        found = Checkout.objects.select_related("member").filter(channel=data.channel, order_no=data.order_no).first()
         if found is None:
             if isinstance(exc, IntegrityError):
                 raise Conflict(_("This order number is already in use."), code="order_exists") from None
             raise
-        return _replay(found, fingerprint)
+        return _replay(found, fingerprint, actor, data)
 
 
 def _tier_basket(data: CheckoutInput, account: PointsAccount | None) -> tuple[str | None, dict[str, Any]]:
@@ -198,14 +211,13 @@ def _tier_basket(data: CheckoutInput, account: PointsAccount | None) -> tuple[st
     if tier is not None and tier not in codes:
         tier = rules.ladder.tiers[0].code
     benefits = rules.benefits_for(tier) if tier else None
-    bp = (1000 - benefits.discount_permille) * 10 if benefits else 0
-    lines = tuple(LineIn(line_id=ln.line_id, sku=ln.sku, unit_price_fen=ln.unit_price_fen, quantity=ln.qty,
+    lines = tuple(LineIn(line_id=ln.line_id, sku=ln.sku, unit_price_fen=ln.unit_price_fen, qty=ln.qty,
                          category=ln.category,
                          tier_discountable=benefits is None or (
                              ln.category not in benefits.discount_excluded_categories
                              and ln.sku not in benefits.discount_excluded_skus))
                   for ln in data.lines)
-    return tier, {"lines": lines, "shipping_fee_fen": 0, "tier_discount_bp": bp}
+    return tier, {"lines": lines, "shipping_fee_fen": 0, "tier_discount_permille": benefits.discount_permille if benefits else 1000}
 
 
 def _tender_check(movement: Any, now: datetime, what: str) -> None:
@@ -218,7 +230,8 @@ def _tender_check(movement: Any, now: datetime, what: str) -> None:
 
 def _checkout(actor: Principal, data: CheckoutInput, store: Store | None, member: Member | None, fingerprint: str,
               now: datetime) -> dict[str, Any]:
-    account = ledger.account_lock_resolved(member.pk) if member is not None else None
+    # a frozen member checks out nothing (409 member_frozen): no earn, points, coupons or stored value
+    account = ledger.account_lock_resolved(member.pk, Act.PURCHASE) if member is not None else None
     tier, basket = _tier_basket(data, account)
     member_id = member.pk if member is not None else None
     store_id = store.pk if store is not None else None
@@ -239,7 +252,7 @@ def _checkout(actor: Principal, data: CheckoutInput, store: Store | None, member
     if data.points:
         points_ref = f"checkout:{data.channel}:{data.order_no}"
         redeemed = points_redeem(actor=actor, points=data.points, member_id=member_id, order_fen=payable,
-                                 reference=points_ref, now=now)
+                                 reference=points_ref, now=now, store_id=store_id)
         deduction = redeemed.deduction_fen
     shares = _spread(deduction, nets)
     paid_lines = [n - s for n, s in zip(nets, shares, strict=True)]
@@ -351,7 +364,7 @@ def checkout_refund(*, actor: Principal, data: CheckoutRefundInput, now: datetim
     if not data.refund_no.strip() or len(data.refund_no) > 80:
         raise ValidationFailed(_("A refund number is required."), code="refund_no_required")
     found = Checkout.objects.filter(channel=data.channel, order_no=data.order_no).first()
-    if found is None or not actor.sees_store(found.store_id):
+    if found is None or not store_scope.may_act_on_record(actor, found.store_id, None):
         raise NotFound(_("No such checkout."), code="checkout_not_found")
     actor.require(*_refund_caps(found))
     asked = {k: v for k, v in (data.lines or {}).items() if v}

@@ -64,14 +64,21 @@ def admin_ensure(out: Writer) -> None:
     User = get_user_model()
     if User.objects.filter(is_superuser=True).exists():
         return
+    from memberhub.access.principal import system_principal
     from memberhub.access.services import staff_create
+    from memberhub.conf import ConfigError
+    from memberhub.core.errors import ApplicationError
 
     username = os.environ.get("MEMBERHUB_ADMIN_USERNAME") or "admin"
     password = os.environ.get("MEMBERHUB_ADMIN_PASSWORD")
     generated = not password
     password = password or secrets.token_urlsafe(12)
-    staff_create(actor=None, username=username, password=password, role="admin",
-                 email=os.environ.get("MEMBERHUB_ADMIN_EMAIL", ""), superuser=True)
+    try:
+        staff_create(actor=system_principal("bootstrap"), username=username, password=password, role="admin",
+                     email=os.environ.get("MEMBERHUB_ADMIN_EMAIL", ""), superuser=True)
+    except ApplicationError as exc:  # a weak MEMBERHUB_ADMIN_PASSWORD: stop with the validators' reasons
+        reasons = " ".join(exc.detail.get("reasons", []))
+        raise ConfigError(f"MEMBERHUB_ADMIN_PASSWORD is refused ({exc.code}): {reasons}") from None
     out.write(f"Created administrator '{username}'.\n")
     if generated:
         out.write(f"  password: {password}\n  (shown once; set MEMBERHUB_ADMIN_PASSWORD to choose it)\n")

@@ -29,4 +29,18 @@ def memberhub_checks(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             ))
     except DatabaseError:
         pass  # tables not created yet: reported as pending migrations above
+    problems.extend(_consumer_problems())
     return problems
+
+
+def _consumer_problems() -> list[Any]:
+    """Jobs waiting with no consumer to run them (`memberhub serve` runs one, or `memberhub
+    worker`): the same test of the consumer as `/readyz`, said only when jobs are waiting."""
+    from memberhub.core.health import jobs_pending, readiness
+
+    consumer = readiness()["checks"].get("job_consumer")
+    if consumer is None or consumer["ok"] or not jobs_pending():
+        return []
+    return [Warning(f"Jobs are waiting and not being run: {consumer['error']}",
+                    hint="`memberhub serve` runs the job consumer; with --no-worker run `memberhub worker`",
+                    id="memberhub.W002")]

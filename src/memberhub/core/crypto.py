@@ -71,3 +71,26 @@ def mask_text(value: str | None, *, keep_start: int = 0, keep_end: int = 0) -> s
     if len(value) <= keep_start + keep_end:
         return "*" * len(value)
     return value[:keep_start] + "*" * (len(value) - keep_start - keep_end) + (value[-keep_end:] if keep_end else "")
+
+
+def encrypt_bytes(value: bytes) -> bytes:
+    """Fernet token of arbitrary bytes (a stored answer), under the same keys as `encrypt`."""
+    return _fernet().encrypt(value)
+
+
+def decrypt_bytes(token: bytes) -> bytes | None:
+    """The bytes sealed by `encrypt_bytes`, or None if no configured key opens them."""
+    try:
+        return _fernet().decrypt(token)
+    except InvalidToken:
+        return None
+
+
+def keyed_digest(*parts: bytes, purpose: str) -> str:
+    """HMAC-SHA256 under the blind-index key of parts that may hold personal data (a request
+    body with a phone): a plain hash of a low-entropy value is reversed by trying them all."""
+    mac = hmac.new(settings.BLIND_INDEX_KEY.encode("utf-8"), purpose.encode() + b"\0", hashlib.sha256)
+    for part in parts:
+        mac.update(len(part).to_bytes(8, "big"))  # length-prefixed: no two splits hash alike
+        mac.update(part)
+    return mac.hexdigest()

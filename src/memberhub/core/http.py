@@ -19,10 +19,15 @@ from memberhub.core.errors import (
     NotFound,
     ValidationFailed,
 )
+from memberhub.core.request_log import current_request_id
 
 
 def envelope(code: str, message: str | Promise, detail: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"code": code, "message": str(message), "detail": detail or {}}
+    body = {"code": code, "message": str(message), "detail": detail or {}}
+    rid = current_request_id()
+    if rid:  # the same id as the X-Request-ID header and the request's log lines
+        body["request_id"] = rid
+    return body
 
 
 def error_response(exc: ApplicationError) -> JsonResponse:
@@ -36,6 +41,8 @@ def error_response(exc: ApplicationError) -> JsonResponse:
 def _retry_after(response: HttpResponse, exc: ApplicationError) -> None:
     if exc.status == 503:
         response["Retry-After"] = "1"  # the database is down or busy: worth trying again soon
+    elif exc.status == 429 and isinstance(seconds := exc.detail.get("retry_after_seconds"), int):
+        response["Retry-After"] = str(max(seconds, 1))
 
 
 def error_answer(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
@@ -53,6 +60,10 @@ def server_error(request: HttpRequest) -> HttpResponse:
     such as the Idempotency-Key claim). A database that is down or busy is a 503 the client
     may retry, not a 500."""
     exc = sys.exc_info()[1]
+    if isinstance(exc, OperationalError | InterfaceError):
+        from memberhub.core.metrics import database_error
+
+        database_error(exc)
     return error_answer(request, DatabaseUnavailable() if isinstance(exc, OperationalError | InterfaceError)
                         else InternalError())
 

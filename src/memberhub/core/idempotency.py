@@ -11,26 +11,46 @@
   with that key, instead of answering 409 for ever. Should the first request still be running,
   it finds its claim gone when it comes to store its answer: its effect is rolled back and it
   answers 409 `idempotency_in_flight`, so a key never takes effect twice.
+
+What is kept holds no secret and no personal data in the clear:
+- the caller is authenticated first (an API key that is unknown or revoked, a session that has
+  ended or fails its CSRF check: the request goes on without the key and is refused as usual),
+  and keys are per principal (`k:<api key id>`, `u:<user id>`), so a replay reaches only the
+  principal that made the entry, and only while it may still call the API;
+- the answer is sealed with the encryption keys (Fernet, core/crypto.py); one-time secrets a
+  view marks with `withhold()` (a gift card's PIN, a new API key) are set to null before it is
+  sealed, and a replay names them in `Idempotent-Replay-Withheld`;
+- the fingerprint is an HMAC under the blind-index key (a body may hold a phone);
+- `member_id` names the member whose personal data the answer shows (`shows_member()`, called
+  where a member is presented), so erasing the member deletes it (`forget_member()`).
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from memberhub.core.errors import Conflict, PayloadTooLarge, ValidationFailed
+from memberhub.core.crypto import decrypt_bytes, encrypt_bytes, keyed_digest
+from memberhub.core.errors import Conflict, PayloadTooLarge, PermissionDenied, ValidationFailed
 from memberhub.core.http import error_response
 from memberhub.core.models import IdempotencyRecord
+from memberhub.core.outlive import run_outliving
 
 HEADER = "Idempotency-Key"
+WITHHELD_HEADER = "Idempotent-Replay-Withheld"
 MAX_KEY_LENGTH = 200
 # Longer than any request runs: the database gives up on a lock after 30 s (SQLite's busy
 # timeout) and the server stops a worker 20 s after SIGTERM.
@@ -44,31 +64,131 @@ class _DiscardEffect(Exception):
         self.response = response
 
 
-def _scope(request: HttpRequest) -> str:
-    auth = request.headers.get("Authorization")
-    if auth:
-        return "h:" + hashlib.sha256(auth.encode()).hexdigest()[:64]
+@dataclass
+class _Capture:
+    """What the view said about its answer while it ran (see `withhold`, `shows_member`)."""
+
+    withheld: set[str] = field(default_factory=set)
+    member_ids: set[int] = field(default_factory=set)
+    unmasked: bool = False
+
+
+@dataclass(frozen=True)
+class _Caller:
+    scope: str  # the principal: k:<api key id>, u:<user id>
+    may_see_pii: Callable[[], bool]  # holds pii:read now (asked only to replay an unmasked answer)
+
+
+_capture: ContextVar[_Capture | None] = ContextVar("idempotency_capture", default=None)
+
+
+def withhold(*fields: str) -> None:
+    """The answer being built holds one-time secrets in these JSON fields (at any depth): a
+    replay answers them as null. No effect outside a request with an Idempotency-Key."""
+    if (capture := _capture.get()) is not None:
+        capture.withheld.update(fields)
+
+
+def shows_member(member_id: int | None, *, unmasked: bool = False) -> None:
+    """The answer being built shows this member's personal data (`unmasked`: in the clear):
+    erasing them deletes it, and an unmasked one is replayed only to a caller still holding
+    pii:read."""
+    if member_id is not None and (capture := _capture.get()) is not None:
+        capture.member_ids.add(member_id)
+        capture.unmasked = capture.unmasked or unmasked
+
+
+def forget_member(member_id: int) -> int:
+    """Delete every kept answer that shows this member (erasure); returns how many. The keys
+    stay spent until they expire: a retry answers 409 `idempotency_replay_erased` rather than
+    running again (registering the erased person anew, say)."""
+    return IdempotencyRecord.objects.filter(member_id=member_id, response_body__isnull=False).update(
+        response_body=None, withheld="")
+
+
+@contextmanager
+def _capturing() -> Iterator[_Capture]:
+    capture = _Capture()
+    token = _capture.set(capture)
+    try:
+        yield capture
+    finally:
+        _capture.reset(token)
+
+
+def _caller(request: HttpRequest) -> _Caller | None:
+    """The principal sending the request, as the API will authenticate it (api.py): the bearer
+    key alone when there is an Authorization header, else the logged-in staff user, who must
+    pass the CSRF check as the view would make them. None: the API will refuse the request."""
+    from memberhub.access.roles import Cap
+
+    header = request.headers.get("Authorization")
+    if header is not None:
+        parts = header.split(" ")
+        if parts[0].lower() != "bearer":
+            return None
+        from memberhub.access.services import apikey_authenticate
+
+        principal = apikey_authenticate(" ".join(parts[1:]))
+        if principal is None:
+            return None
+        return _Caller(f"k:{principal.id}", lambda: principal.can(Cap.PII_READ))
     user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
-        return f"u:{user.pk}"
-    return "anon"
+    if user is None or not user.is_authenticated or not request.COOKIES.get(settings.SESSION_COOKIE_NAME):
+        return None
+    from ninja.utils import check_csrf
+
+    if check_csrf(request):
+        return None
+    from memberhub.access.principal import staff_principal
+
+    return _Caller(f"u:{user.pk}", lambda: staff_principal(user).can(Cap.PII_READ))
 
 
 def _fingerprint(request: HttpRequest, body: bytes) -> str:
-    h = hashlib.sha256()
-    h.update(request.method.encode() if request.method else b"")
-    h.update(b"\0" + request.get_full_path().encode() + b"\0")
-    h.update(body)
-    return h.hexdigest()
+    return keyed_digest((request.method or "").encode(), request.get_full_path().encode(), body,
+                        purpose="idempotency")
+
+
+def _without(value: Any, fields: set[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: None if k in fields else _without(v, fields) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without(v, fields) for v in value]
+    return value
+
+
+def _sealed(response: HttpResponse, capture: _Capture) -> dict[str, Any]:
+    """The columns that keep `response`: its body with the one-time secrets nulled, sealed."""
+    content = response.content
+    withheld = sorted(capture.withheld)
+    if withheld:
+        try:
+            content = json.dumps(_without(json.loads(content), set(withheld)), ensure_ascii=False).encode()
+        except ValueError:  # not JSON: nothing of it can be kept
+            content = b""
+    # an answer about several members (a merge) is kept for the one it shows; the others'
+    # personal data is not in it
+    member_id = min(capture.member_ids) if capture.member_ids else None
+    return {"response_status": response.status_code, "response_body": encrypt_bytes(content),
+            "response_content_type": response.get("Content-Type", "application/json"),
+            "withheld": ",".join(withheld)[:100], "member_id": member_id, "pii_unmasked": capture.unmasked}
 
 
 def _replay(record: IdempotencyRecord) -> HttpResponse:
-    response = HttpResponse(
-        bytes(record.response_body or b""),
-        status=record.response_status or 200,
-        content_type=record.response_content_type or "application/json",
-    )
+    if record.response_body is None:
+        return error_response(Conflict(
+            _("The answer kept for this Idempotency-Key was deleted when its member was erased."),
+            code="idempotency_replay_erased"))
+    body = decrypt_bytes(bytes(record.response_body))
+    if body is None:  # its key was taken out of MEMBERHUB_ENCRYPTION_KEYS: as good as expired
+        return error_response(Conflict(_("The answer kept for this Idempotency-Key can no longer be read."),
+                                       code="idempotency_replay_unavailable"))
+    response = HttpResponse(body, status=record.response_status or 200,
+                            content_type=record.response_content_type or "application/json")
     response["Idempotent-Replayed"] = "true"
+    if record.withheld:
+        response[WITHHELD_HEADER] = record.withheld
     return response
 
 
@@ -91,7 +211,11 @@ class IdempotencyMiddleware:
             body = request.body
         except RequestDataTooBig:
             return error_response(PayloadTooLarge())
-        scope, fingerprint = _scope(request), _fingerprint(request, body)
+        caller = _caller(request)
+        if caller is None:  # authentication comes first: the API refuses this request itself
+            return self.get_response(request)
+        scope = caller.scope
+        fingerprint = _fingerprint(request, body)
 
         # Look before claiming: a plain read does not wait for a writer, whereas the claim's
         # INSERT would queue on SQLite's write lock behind the twin in flight (IMMEDIATE mode)
@@ -119,22 +243,23 @@ class IdempotencyMiddleware:
                 )
             if existing is None or existing.state == IdempotencyRecord.State.IN_FLIGHT:
                 return _in_flight()
+            if existing.pii_unmasked and not caller.may_see_pii():  # lost pii:read since
+                return error_response(PermissionDenied(detail={"required": ["pii:read"]}))
             return _replay(existing)
 
         try:
-            with transaction.atomic():
+            with transaction.atomic(), _capturing() as capture:
                 response = self.get_response(request)
                 if not 200 <= response.status_code < 300 or getattr(response, "streaming", False):
                     raise _DiscardEffect(response)
                 stored = IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT).update(
-                    state=IdempotencyRecord.State.DONE, response_status=response.status_code,
-                    response_body=response.content,
-                    response_content_type=response.get("Content-Type", "application/json"))
+                    state=IdempotencyRecord.State.DONE, **_sealed(response, capture))
                 if not stored:  # taken over as stale while this ran: the other request has the key
                     raise _DiscardEffect(_in_flight())
             return response
         except _DiscardEffect as discard:
             _release(record)
+            run_outliving(discard.response)  # a refusal's record, rolled back with the effect
             return discard.response
         except BaseException:
             _release(record)

@@ -15,6 +15,7 @@ session cookie is refused, never let in by the cookie.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,8 +61,22 @@ class _BrowserOnly:
         return super().__call__(request)  # type: ignore[misc]
 
 
+LAST_SEEN = "_memberhub_last_seen"
+
+
 class SessionMiddleware(_BrowserOnly, DjangoSessionMiddleware):
-    pass
+    """Django's, with a sliding idle timeout: a signed-in session's expiry (SESSION_COOKIE_AGE,
+    MEMBERHUB_SESSION_IDLE_SECONDS) moves forward as it is used. Saving it on every request
+    would be a write per click, so it is renewed at most once a minute (a thirtieth of a short
+    timeout), which may end a session up to that much early."""
+
+    def process_response(self, request: HttpRequest, response: Any) -> Any:
+        session = getattr(request, "session", None)
+        if session is not None and session.accessed and "_auth_user_id" in session:
+            now = int(time.time())
+            if now - int(session.get(LAST_SEEN, 0)) >= min(60, max(1, settings.SESSION_COOKIE_AGE // 30)):
+                session[LAST_SEEN] = now  # modified: Django saves it with a new expiry and cookie
+        return super().process_response(request, response)
 
 
 class CsrfViewMiddleware(_BrowserOnly, DjangoCsrfViewMiddleware):

@@ -21,7 +21,6 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
@@ -42,20 +41,13 @@ M = TypeVar("M", bound=Model)
 _plans: dict[tuple[Any, ...], Any] = {}
 
 
-_wrapper: ContextVar[BaseDatabaseWrapper | None] = ContextVar("memberhub_rows_db", default=None)
-
-
 def _db() -> BaseDatabaseWrapper:
-    """This context's connection wrapper, as `connections[...]` gives it. That goes through
-    asgiref's `Local` (~1.4 µs a lookup, and an earn makes a dozen), so it is kept here, in a
-    context variable as asgiref keeps it: a thread-local went wrong where one thread runs
-    several contexts (greenlets: a Playwright test drove the ORM on one connection and this
-    module on another, which then waited for the first one's lock)."""
-    db = _wrapper.get()
-    if db is None:
-        db = connections[DEFAULT_DB_ALIAS]
-        _wrapper.set(db)
-    return db
+    """The connection wrapper the ORM uses here and now, asked of Django each time (~1.4 µs,
+    a dozen times an earn). Keeping it per thread was wrong: Django keeps a second set of
+    connections for a thread while an event loop runs in it (a Playwright test, an async
+    server), and the fast path then wrote on one connection while the ORM's transaction held
+    the other: outside that transaction, and waiting for its lock."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
 def _qn(db: BaseDatabaseWrapper, name: str | None) -> str:
@@ -387,6 +379,29 @@ def fetch(model: type[M], where: str, params: Sequence[Any], *, for_update: bool
         fields = list(model._meta.concrete_fields)
         sql = (f"SELECT {', '.join(_qn(db, f.column) for f in fields)} FROM {_qn(db, model._meta.db_table)} "
                f"WHERE {where} LIMIT 1" + (" FOR UPDATE" if lock else ""))
+        plan = _plans[key] = (_sql(db, sql), fields, [f.attname for f in fields])
+    sql, fields, names = plan
+    cursor = _run(db, sql, params)
+    row = cursor.fetchone()
+    cursor.close()
+    if row is None:
+        return None
+    return model.from_db(db.alias, names, _from_db(db, fields, row))
+
+
+def fetch_joined(model: type[M], join: str, where: str, params: Sequence[Any], *, lock: str) -> M | None:
+    """`fetch` over a join: the model's table is `t`, `join` adds the others (`JOIN … ON …`),
+    `lock` is the row-lock clause where the database has row locks (`FOR UPDATE OF t FOR KEY
+    SHARE OF m`: a locked joined row that changed meanwhile is read again, and `where`
+    checked again on it, which an `EXISTS` over an unlocked table is not)."""
+    db = _db()
+    lock = lock if db.features.has_select_for_update else ""
+    key = ("fetch_joined", db.vendor, model, join, where, lock)
+    plan = _plans.get(key)
+    if plan is None:
+        fields = list(model._meta.concrete_fields)
+        sql = (f"SELECT {', '.join('t.' + _qn(db, f.column) for f in fields)} FROM {_qn(db, model._meta.db_table)} t "
+               f"{join} WHERE {where} LIMIT 1 {lock}")
         plan = _plans[key] = (_sql(db, sql), fields, [f.attname for f in fields])
     sql, fields, names = plan
     cursor = _run(db, sql, params)

@@ -18,6 +18,9 @@ TARGET = "memberhub.wsgi:application"
 TRUSTED_PROXIES = frozenset({"127.0.0.1", "::1"})
 # SIGTERM/SIGINT: workers stop accepting and finish what they hold; killed after this many seconds.
 GRACEFUL_TIMEOUT = 20
+# The access log names the path, never the query string: a lookup such as /members?phone=…
+# would put the phone in the log.
+ACCESS_LOG_FORMAT = '[%(time)s] %(addr)s - "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3f'
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -88,7 +91,7 @@ def serve(*, host: str, port: int, workers: int, threads: int) -> None:
         websockets=False,  # not on WSGI; saves an info line at start
         workers=workers,
         blocking_threads=threads,  # Python threads per worker that run the WSGI app
-        log_access=True,  # to stdout, as gunicorn's accesslog "-"
+        log_access=False,  # memberhub logs each request itself (core/request_log: JSON, with its id)
         workers_kill_timeout=GRACEFUL_TIMEOUT,
         respawn_failed_workers=True,  # as gunicorn: a worker that dies is replaced, not fatal
     ).serve(target_loader=load_application)

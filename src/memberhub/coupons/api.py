@@ -11,19 +11,19 @@ from ninja import Query, Router, Schema, Status
 
 from memberhub.core.errors import ValidationFailed
 from memberhub.core.pagination import paginate
-from memberhub.core.schemas import ErrorOut
+from memberhub.core.schemas import ERRORS as API_ERRORS
 from memberhub.coupons import checkout, issuing, selectors, templates
 from memberhub.coupons.models import IssueBatch
 from memberhub.coupons.schemas import (
     BatchOut,
     BulkIssueIn,
-    ClaimIn,
     CodesIn,
+    CouponClaimIn,
+    CouponExchangeIn,
     CouponOut,
     CouponPage,
-    ExchangeIn,
+    CouponRedeemIn,
     IssueIn,
-    RedeemIn,
     RestoreIn,
     RevokeIn,
     TemplateIn,
@@ -35,7 +35,7 @@ from memberhub.coupons.schemas import (
 from memberhub.stores.selectors import store_for_actor
 
 router = Router(tags=["coupons"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+ERRORS: dict[int, Any] = API_ERRORS
 
 
 def _store_id(request: HttpRequest, code: str | None) -> int | None:
@@ -46,7 +46,7 @@ def _store_id(request: HttpRequest, code: str | None) -> int | None:
 def _basket(body: Any) -> checkout.BasketIn:
     b = body.basket
     return checkout.BasketIn(lines=tuple(checkout.LineIn(**ln.model_dump()) for ln in b.lines),
-                             shipping_fee_fen=b.shipping_fee_fen, tier_discount_bp=b.tier_discount_bp)
+                             shipping_fee_fen=b.shipping_fee_fen, tier_discount_permille=b.tier_discount_permille)
 
 
 class TemplateFilters(Schema):
@@ -125,7 +125,7 @@ def coupon_codes(request: HttpRequest, template_id: int, body: CodesIn) -> Statu
 
 @router.post("/templates/{template_id}/exchange", response={201: CouponOut, **ERRORS},
              summary="Exchange points for a coupon (积分兑券)")
-def coupon_exchange(request: HttpRequest, template_id: int, body: ExchangeIn) -> Status[Any]:
+def coupon_exchange(request: HttpRequest, template_id: int, body: CouponExchangeIn) -> Status[Any]:
     coupon = issuing.coupon_exchange_for_points(actor=request.auth, template_id=template_id, member_id=body.member_id)  # type: ignore[attr-defined]
     return Status(201, coupon)
 
@@ -143,7 +143,7 @@ def batch_coupons(request: HttpRequest, batch_id: int, cursor: str | None = None
 
 
 @router.post("/claim", response={201: CouponOut, **ERRORS}, summary="Claim a coupon with a code (领券)")
-def coupon_claim(request: HttpRequest, body: ClaimIn) -> Status[Any]:
+def coupon_claim(request: HttpRequest, body: CouponClaimIn) -> Status[Any]:
     return Status(201, issuing.coupon_claim(actor=request.auth, code=body.code, member_id=body.member_id))  # type: ignore[attr-defined]
 
 
@@ -155,7 +155,7 @@ def coupons_validate(request: HttpRequest, body: ValidateIn) -> dict[str, Any]:
 
 
 @router.post("/redeem", response={200: dict, **ERRORS}, summary="Redeem coupons on an order (核销)")
-def coupons_redeem(request: HttpRequest, body: RedeemIn) -> dict[str, Any]:
+def coupons_redeem(request: HttpRequest, body: CouponRedeemIn) -> dict[str, Any]:
     return checkout.coupons_redeem_for_order(actor=request.auth, member_id=body.member_id, codes=body.codes,  # type: ignore[attr-defined]
                                              basket=_basket(body), channel=body.channel,
                                              store_id=_store_id(request, body.store), order_no=body.order_no)

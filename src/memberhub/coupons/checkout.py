@@ -19,6 +19,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.access import store_scope
 from memberhub.access.principal import Principal, system_principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
@@ -39,7 +40,9 @@ from memberhub.domain.coupon_stack import (
     coupon_restore_decide,
 )
 from memberhub.domain.coupon_validate import CouponDiscount
+from memberhub.domain.member_status import Act
 from memberhub.members.models import Member
+from memberhub.members.services import member_act_check
 from memberhub.stores.models import Store
 
 MAX_CODES = 20
@@ -50,7 +53,7 @@ class LineIn:
     line_id: str
     sku: str
     unit_price_fen: int
-    quantity: int
+    qty: int
     category: str = ""
     tier_discountable: bool = True
 
@@ -59,7 +62,9 @@ class LineIn:
 class BasketIn:
     lines: tuple[LineIn, ...]
     shipping_fee_fen: int = 0
-    tier_discount_bp: int = 0  # the member's tier discount (金卡8折 = 2000), as the till prices it
+    # the member's tier price as ‰ of the list price paid (金卡8折 = 800, none = 1000): the
+    # programme's `discount_permille`, one unit for a tier discount across the API
+    tier_discount_permille: int = 1000
 
 
 def basket_in(value: BasketIn | Mapping[str, Any]) -> BasketIn:
@@ -68,7 +73,7 @@ def basket_in(value: BasketIn | Mapping[str, Any]) -> BasketIn:
         return value
     lines = tuple(line if isinstance(line, LineIn) else LineIn(**line) for line in value.get("lines", ()))
     return BasketIn(lines=lines, shipping_fee_fen=int(value.get("shipping_fee_fen", 0)),
-                    tier_discount_bp=int(value.get("tier_discount_bp", 0)))
+                    tier_discount_permille=int(value.get("tier_discount_permille", 1000)))
 
 
 @dataclass
@@ -131,7 +136,7 @@ def _domain_basket(basket: BasketIn, store: Store | None, channel: str) -> rules
         raise ValidationFailed(_("Unknown channel."), code="invalid_channel", detail={"channel": channel})
     return rules.Basket(
         lines=tuple(rules.BasketLine(line_id=ln.line_id, sku=ln.sku, category=ln.category,
-                                     unit_price_fen=ln.unit_price_fen, quantity=ln.quantity,
+                                     unit_price_fen=ln.unit_price_fen, quantity=ln.qty,
                                      tier_discountable=ln.tier_discountable) for ln in basket.lines),
         store_id=store.code if store else "", channel=rules.Channel(channel), shipping_fee_fen=basket.shipping_fee_fen)
 
@@ -171,7 +176,8 @@ def coupons_price(*, member_id: int | None, codes: Sequence[str], basket: Basket
             templates[c.template_id] = template_to_domain(c.template)
         offers.append(CouponOffer(template=templates[c.template_id], coupon=_state(c),
                                   budget_spent_fen=c.template.budget_spent_fen))
-    tier_discount = TierDiscount(tier=tier, percent_off_bp=basket.tier_discount_bp) if basket.tier_discount_bp else None
+    off_bp = (1000 - basket.tier_discount_permille) * 10  # the pricing rules take what is taken off, in bp
+    tier_discount = TierDiscount(tier=tier, percent_off_bp=off_bp) if off_bp > 0 else None
     price = basket_price_best if best else basket_price
     pricing = price(basket=domain_basket, member=member_ctx, now=now, offers=offers, tier_discount=tier_discount)
     return Priced(pricing=pricing, coupons={str(c.pk): c for c in found.values()}, unknown=unknown, basket=basket)
@@ -183,6 +189,7 @@ def coupons_validate(*, actor: Principal, member_id: int | None, codes: Sequence
     actor.require(Cap.COUPONS_READ)
     if store_id is not None:
         actor.require_store(store_id)
+    _serving(actor, member_id, store_id)
     return coupons_price(member_id=member_id, codes=codes, basket=basket, channel=channel, store_id=store_id,
                          now=now or timezone.now(), best=best).as_dict()
 
@@ -191,6 +198,25 @@ class CouponNotApplicable(ApplicationError):
     status = 422
     code = "coupon_not_applicable"
     default_message = _("A coupon does not apply to this order.")
+
+
+def _serving(actor: Principal, member_id: int | None, store_id: int | None) -> None:
+    """A store-scoped caller uses a member's coupons for its own members, or for anyone at one
+    of its stores; bearer coupons (no member) only at one of its stores."""
+    if actor.store_ids is None:
+        return
+    if member_id is None:
+        if store_id is None:
+            raise ValidationFailed(_("Name the store of the order."), code="store_required")
+        return
+    home = Member.objects.filter(pk=member_id).values_list("home_store_id", flat=True).first()
+    if home is not None or Member.objects.filter(pk=member_id).exists():
+        store_scope.require_serve(actor, home, store_id)
+
+
+def _order_in_scope(actor: Principal, rows: Sequence[CouponRedemption]) -> bool:
+    return all(store_scope.may_act_on_record(actor, r.store_id, r.member.home_store_id if r.member else None)
+               for r in rows)
 
 
 def _replay(redemptions: Iterable[CouponRedemption]) -> dict[str, Any]:
@@ -222,6 +248,7 @@ def coupons_redeem_for_order(*, actor: Principal, member_id: int | None, codes: 
     actor.require(Cap.COUPONS_REDEEM)
     if store_id is not None:
         actor.require_store(store_id)
+    _serving(actor, member_id, store_id)
     if not order_no or len(order_no) > 64:
         raise ValidationFailed(_("An order number of 1 to 64 characters is required."), code="invalid_order_no")
     now = now or timezone.now()
@@ -229,8 +256,12 @@ def coupons_redeem_for_order(*, actor: Principal, member_id: int | None, codes: 
     if not normalized:
         raise ValidationFailed(_("Give at least one coupon code."), code="codes_required")
     with transaction.atomic():
-        earlier = list(CouponRedemption.objects.select_related("coupon", "reversal")
+        if member_id is not None:  # a frozen member redeems no coupon (409 member_frozen)
+            member_act_check(member_id, Act.REDEEM_COUPON)
+        earlier = list(CouponRedemption.objects.select_related("coupon", "reversal", "member")
                        .filter(channel=channel, order_no=order_no).order_by("pk"))
+        if earlier and not _order_in_scope(actor, earlier):  # another store's order: say nothing of it
+            raise Conflict(_("This order already has coupons redeemed or restored."), code="order_already_redeemed")
         if earlier:
             live = [r for r in earlier if not _reversed(r)]
             if sorted(r.coupon.code for r in live) == normalized and all(r.member_id == member_id for r in live):
@@ -294,9 +325,9 @@ def coupons_restore_for_refund(*, channel: str, order_no: str, now: datetime | N
     with transaction.atomic():
         # the lock serialises two restores of one order; the unique reversal is the backstop
         rows = list(CouponRedemption.objects.select_for_update(of=("self",))
-                    .select_related("coupon", "template", "reversal")
+                    .select_related("coupon", "template", "reversal", "member")
                     .filter(channel=channel, order_no=order_no).order_by("pk"))
-        if not rows:
+        if not rows or not _order_in_scope(actor, rows):  # another store's order answers as none
             return []
         done = {r.pk for r in rows if _reversed(r)}
         line_ids = list(rows[0].order_line_ids)

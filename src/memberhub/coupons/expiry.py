@@ -15,10 +15,11 @@ EXPIRING_DAYS = 3
 
 
 def coupons_expire(*, now: datetime | None = None) -> int:
-    """Mark available coupons past their window as expired (the window already refuses them)."""
+    """Mark available coupons past their window as expired (the window already refuses them).
+    Not a frozen member's: on unfreeze they are extended by the time frozen instead."""
     now = now or timezone.now()
-    return Coupon.objects.filter(status=Coupon.Status.AVAILABLE, valid_until__lte=now).update(
-        status=Coupon.Status.EXPIRED)
+    return Coupon.objects.filter(status=Coupon.Status.AVAILABLE, valid_until__lte=now) \
+        .exclude(member__status="frozen").update(status=Coupon.Status.EXPIRED)
 
 
 def coupons_expiring_notify(*, now: datetime | None = None, days: int = EXPIRING_DAYS) -> int:

@@ -30,12 +30,26 @@ def templates_for_event(event: str, *, tier: str | None = None) -> list[CouponTe
     return out
 
 
-def coupons_issue_on_event(*, event: str, member_id: int, ref: str, tier: str | None = None) -> int:
+def _benefit_template(ref: str) -> CouponTemplate | None:
+    """A tier benefit's coupon (`benefits.<tier>.birthday_coupon_template`): a template id."""
+    template = CouponTemplate.objects.filter(pk=int(ref), is_active=True).first() if ref.strip().isdigit() else None
+    if template is None:
+        log.warning("the tier benefit names coupon template %r, which is not an active template", ref)
+    return template
+
+
+def coupons_issue_on_event(*, event: str, member_id: int, ref: str, tier: str | None = None,
+                           benefit_template: str | None = None) -> int:
     from memberhub.coupons.issuing import coupon_issue
 
     actor = system_principal(f"event:{event}")
     issued = 0
-    for template in templates_for_event(event, tier=tier):
+    templates = templates_for_event(event, tier=tier)
+    extra = _benefit_template(benefit_template) if benefit_template else None
+    if extra is not None and extra.pk not in {t.pk for t in templates}:
+        templates.append(extra)
+    # source_ref is unique per template: the same event again (a re-run) issues nothing twice
+    for template in templates:
         try:
             issued += len(coupon_issue(actor=actor, template_id=template.pk, member_id=member_id,
                                        source=Coupon.Source.EVENT, source_ref=f"{event}:{member_id}:{ref}"))
@@ -50,9 +64,12 @@ def on_member_registered(*, member_id: int, **_: Any) -> None:
 
 
 @events.subscribe(events.MEMBER_BIRTHDAY)
-def on_member_birthday(*, member_id: int, year: int | None = None, **_: Any) -> None:
+def on_member_birthday(*, member_id: int, year: int | None = None, tier: str | None = None,
+                       coupon_template: str | None = None, **_: Any) -> None:
+    """Templates whose rule names this event (and the member's tier, when it lists `to_tiers`),
+    and the tier's own `birthday_coupon_template`: once per member and year."""
     coupons_issue_on_event(event=events.MEMBER_BIRTHDAY, member_id=member_id,
-                           ref=str(year or timezone.localdate().year))
+                           ref=str(year or timezone.localdate().year), tier=tier, benefit_template=coupon_template)
 
 
 @events.subscribe(events.TIER_UPGRADED)

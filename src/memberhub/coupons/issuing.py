@@ -18,10 +18,11 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.access import store_scope
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
-from memberhub.core.errors import ApplicationError, Conflict, NotFound, ValidationFailed
+from memberhub.core.errors import ApplicationError, Conflict, NotFound, PermissionDenied, ValidationFailed
 from memberhub.coupons import seams
 from memberhub.coupons.models import Coupon, CouponTemplate, IssueBatch
 from memberhub.coupons.templates import template_get, template_to_domain
@@ -218,7 +219,9 @@ def coupon_revoke(*, actor: Principal, coupon_id: int, reason: str) -> Coupon:
     actor.require(Cap.COUPONS_ISSUE)
     with transaction.atomic():
         coupon = Coupon.objects.select_for_update().filter(pk=coupon_id).first()
-        if coupon is None:
+        # the member's coupon is the member's store's; a bearer coupon belongs to no store
+        if coupon is None or (actor.store_ids is not None and (coupon.member_id is None or not store_scope.may_act_on_member(
+                actor, Member.objects.filter(pk=coupon.member_id).values_list("home_store_id", flat=True).first()))):
             raise NotFound(_("No such coupon."), code="coupon_not_found")
         if coupon.status != Coupon.Status.AVAILABLE:
             raise Conflict(_("Only an available coupon can be revoked."), code="coupon_not_available",
@@ -241,6 +244,8 @@ def batch_create(*, actor: Principal, template_id: int, kind: str, member_ids: l
     actor.require(Cap.COUPONS_ISSUE)
     from memberhub.coupons.tasks import issue_batch_run_task
 
+    store_scope_batch_check(actor, kind, member_ids or [])
+
     with transaction.atomic():
         template = template_get(template_id=template_id)
         if kind == IssueBatch.Kind.MEMBERS:
@@ -256,6 +261,18 @@ def batch_create(*, actor: Principal, template_id: int, kind: str, member_ids: l
                      after={"template_id": template.pk, "kind": kind, "total": batch.total})
         transaction.on_commit(lambda: issue_batch_run_task(batch.pk))
     return batch
+
+
+def store_scope_batch_check(actor: Principal, kind: str, member_ids: list[int]) -> None:
+    """Bearer codes are the chain's (anyone may redeem them anywhere): a store-scoped caller
+    neither makes nor reads them. A batch to members is its store's when every member is."""
+    if actor.store_ids is None:
+        return
+    if kind != IssueBatch.Kind.MEMBERS:
+        raise PermissionDenied(code="store_scope_too_narrow")
+    ids = set(member_ids)
+    if Member.objects.filter(pk__in=ids, home_store_id__in=actor.store_ids).count() != len(ids):
+        raise NotFound(_("No such member."), code="member_not_found")
 
 
 def issue_batch_run(*, batch_id: int) -> IssueBatch:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django.db.models import F
 from django.utils import timezone
 
 from memberhub.coupons.models import Coupon, CouponRedemption, RewardOrder
+from memberhub.domain.member_status import frozen_extension
 
 
 def coupons_member_merge(survivor: Any, absorbed: Any, actor: Any) -> None:
@@ -14,6 +17,17 @@ def coupons_member_merge(survivor: Any, absorbed: Any, actor: Any) -> None:
     Coupon.objects.filter(member=absorbed).update(member=survivor)
     CouponRedemption.objects.filter(member=absorbed).update(member=survivor)
     RewardOrder.objects.filter(member=absorbed).update(member=survivor)
+
+
+def coupons_member_unfreeze(member: Any, frozen_at: datetime, unfrozen_at: datetime, actor: Any) -> dict[str, int]:
+    """On unfreeze: the member's coupons still usable when frozen (the expiry job leaves a
+    frozen member's coupons available) end the time frozen later."""
+    delta = frozen_extension(frozen_at=frozen_at, unfrozen_at=unfrozen_at)
+    if not delta:
+        return {}
+    moved = Coupon.objects.filter(member=member, status=Coupon.Status.AVAILABLE, valid_until__gt=frozen_at) \
+        .update(valid_until=F("valid_until") + delta)
+    return {"coupons_extended": moved}
 
 
 def coupons_member_erase(member: Any, actor: Any) -> None:

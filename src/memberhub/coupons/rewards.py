@@ -15,6 +15,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.access import store_scope
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
@@ -149,7 +150,9 @@ def reward_order_move(*, actor: Principal, order_id: int, status: str, tracking_
     actor.require(Cap.REWARDS_EXCHANGE if status == RewardOrder.Status.PICKED_UP else Cap.REWARDS_MANAGE)
     with transaction.atomic():
         order = RewardOrder.objects.select_for_update().filter(pk=order_id).first()
-        if order is None:
+        # the order is its store's (where it is picked up), else its member's home store's
+        if order is None or not store_scope.may_act_on_record(actor, order.store_id, Member.objects.filter(
+                pk=order.member_id).values_list("home_store_id", flat=True).first()):
             raise NotFound(_("No such reward order."), code="reward_order_not_found")
         try:
             target = rules.FulfilmentStatus(status)

@@ -11,12 +11,13 @@ from pydantic import Field
 
 from memberhub.access.roles import Cap
 from memberhub.core.pagination import paginate
-from memberhub.core.schemas import ErrorOut, StrictSchema
+from memberhub.core.schemas import ERRORS as API_ERRORS
+from memberhub.core.schemas import Fen, Id, Int, Moment, Points, StrictSchema
 from memberhub.coupons import rewards
 from memberhub.coupons.models import Reward
 
 router = Router(tags=["rewards"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+ERRORS: dict[int, Any] = API_ERRORS
 Period = Literal["day", "week", "month", "year"]
 
 
@@ -24,15 +25,15 @@ class RewardIn(StrictSchema):
     name: str = Field(min_length=1, max_length=100)
     description: str = ""
     images: list[str] = Field([], max_length=20)
-    points_price: int = Field(ge=0, le=10**9)
-    cash_fen: int = Field(0, ge=0, le=10**9)
-    stock_left: int | None = Field(None, ge=0)
-    per_member_limit: int | None = Field(None, ge=1)
-    period_limit_count: int | None = Field(None, ge=1)
+    points_price: Points = Field(ge=0, le=10**9)
+    cash_fen: Fen = Field(0, ge=0, le=10**9)
+    stock_left: Int | None = Field(None, ge=0)
+    per_member_limit: Int | None = Field(None, ge=1)
+    period_limit_count: Int | None = Field(None, ge=1)
     period_limit_period: Period | Literal[""] = ""
     tiers: list[str] = []
-    available_from: datetime | None = None
-    available_until: datetime | None = None
+    available_from: Moment | None = None
+    available_until: Moment | None = None
     is_active: bool = True
 
 
@@ -40,15 +41,15 @@ class RewardPatch(StrictSchema):
     name: str | None = Field(None, min_length=1, max_length=100)
     description: str | None = None
     images: list[str] | None = None
-    points_price: int | None = Field(None, ge=0)
-    cash_fen: int | None = Field(None, ge=0)
-    stock_left: int | None = Field(None, ge=0)
-    per_member_limit: int | None = Field(None, ge=1)
-    period_limit_count: int | None = Field(None, ge=1)
+    points_price: Points | None = Field(None, ge=0)
+    cash_fen: Fen | None = Field(None, ge=0)
+    stock_left: Int | None = Field(None, ge=0)
+    per_member_limit: Int | None = Field(None, ge=1)
+    period_limit_count: Int | None = Field(None, ge=1)
     period_limit_period: Period | None = None
     tiers: list[str] | None = None
-    available_from: datetime | None = None
-    available_until: datetime | None = None
+    available_from: Moment | None = None
+    available_until: Moment | None = None
     is_active: bool | None = None
 
 
@@ -74,9 +75,9 @@ class RewardPage(Schema):
     next_cursor: str | None
 
 
-class ExchangeIn(StrictSchema):
-    member_id: int
-    quantity: int = Field(1, ge=1, le=100)
+class RewardExchangeIn(StrictSchema):
+    member_id: Id
+    quantity: Int = Field(1, ge=1, le=100)
     store: str | None = None
 
 
@@ -152,5 +153,5 @@ def reward_update(request: HttpRequest, reward_id: int, body: RewardPatch) -> An
 
 
 @router.post("/{reward_id}/exchange", response={201: OrderOut, **ERRORS}, summary="Exchange points for a reward")
-def reward_exchange(request: HttpRequest, reward_id: int, body: ExchangeIn) -> Status[Any]:
+def reward_exchange(request: HttpRequest, reward_id: int, body: RewardExchangeIn) -> Status[Any]:
     return Status(201, rewards.reward_exchange(actor=_auth(request), reward_id=reward_id, **body.model_dump()))

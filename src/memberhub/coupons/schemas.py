@@ -6,7 +6,7 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import Field
 
-from memberhub.core.schemas import StrictSchema
+from memberhub.core.schemas import Fen, Id, Int, Moment, Points, StrictSchema
 
 Kind = Literal["amount_off", "percent_off", "free_item", "free_shipping", "exchange"]
 Str64 = Field(max_length=64)
@@ -21,12 +21,12 @@ class TemplateIn(StrictSchema):
     name: str = Field(min_length=1, max_length=100)
     description: str = ""
     kind: Kind
-    amount_off_fen: int = Field(0, ge=0)
-    percent_off_bp: int = Field(0, ge=0, le=10_000)
-    cap_fen: int | None = Field(None, gt=0)
+    amount_off_fen: Fen = Field(0, ge=0)
+    percent_off_bp: Int = Field(0, ge=0, le=10_000)
+    cap_fen: Fen | None = Field(None, gt=0)
     sku: str = Field("", max_length=64)
-    exchange_price_fen: int = Field(0, ge=0)
-    min_spend_fen: int = Field(0, ge=0)
+    exchange_price_fen: Fen = Field(0, ge=0)
+    min_spend_fen: Fen = Field(0, ge=0)
     include_skus: list[str] = []
     exclude_skus: list[str] = []
     include_categories: list[str] = []
@@ -36,19 +36,19 @@ class TemplateIn(StrictSchema):
     tiers: list[str] = []
     first_purchase_only: bool = False
     validity_kind: Literal["fixed", "relative"]
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
-    valid_days: int | None = Field(None, ge=1, le=3650)
-    delay_days: int = Field(0, ge=0, le=365)
+    valid_from: Moment | None = None
+    valid_until: Moment | None = None
+    valid_days: Int | None = Field(None, ge=1, le=3650)
+    delay_days: Int = Field(0, ge=0, le=365)
     whole_days: bool = True
-    not_after: datetime | None = None
+    not_after: Moment | None = None
     stacks_with_coupons: bool = True
     stacks_with_tier_discount: bool = True
-    uses_per_coupon: int = Field(1, ge=1, le=1000)
-    per_member_limit: int | None = Field(None, ge=1)
-    total_quantity: int | None = Field(None, ge=0, le=100_000_000)
-    budget_fen: int | None = Field(None, ge=0)
-    points_price: int | None = Field(None, ge=1)
+    uses_per_coupon: Int = Field(1, ge=1, le=1000)
+    per_member_limit: Int | None = Field(None, ge=1)
+    total_quantity: Int | None = Field(None, ge=0, le=100_000_000)
+    budget_fen: Fen | None = Field(None, ge=0)
+    points_price: Points | None = Field(None, ge=1)
     claim_code: str | None = Field(None, min_length=4, max_length=40)
     issue_rules: list[IssueRuleIn] = []
     is_active: bool = True
@@ -58,13 +58,13 @@ class TemplatePatch(StrictSchema):
     name: str | None = Field(None, min_length=1, max_length=100)
     description: str | None = None
     is_active: bool | None = None
-    total_quantity: int | None = Field(None, ge=0, le=100_000_000)
-    budget_fen: int | None = Field(None, ge=0)
-    per_member_limit: int | None = Field(None, ge=1)
-    points_price: int | None = Field(None, ge=1)
+    total_quantity: Int | None = Field(None, ge=0, le=100_000_000)
+    budget_fen: Fen | None = Field(None, ge=0)
+    per_member_limit: Int | None = Field(None, ge=1)
+    points_price: Points | None = Field(None, ge=1)
     claim_code: str | None = Field(None, min_length=4, max_length=40)
     issue_rules: list[IssueRuleIn] | None = None
-    not_after: datetime | None = None
+    not_after: Moment | None = None
 
 
 class TemplateOut(Schema):
@@ -135,33 +135,33 @@ class CouponPage(Schema):
 
 
 class IssueIn(StrictSchema):
-    member_id: int
-    quantity: int = Field(1, ge=1, le=100)
+    member_id: Id
+    quantity: Int = Field(1, ge=1, le=100)
     reason: str = Field("", max_length=1000)
 
 
 class SegmentIn(StrictSchema):
     store: str | None = None
-    registered_from: datetime | None = None
-    registered_to: datetime | None = None
-    birth_month: int | None = Field(None, ge=1, le=12)
+    registered_from: Moment | None = None
+    registered_to: Moment | None = None
+    birth_month: Int | None = Field(None, ge=1, le=12)
     status: str | None = None
     # From the current analytics snapshots (memberhub analytics / POST /analytics/runs):
     rfm_segment: str | None = Field(None, max_length=20, description="e.g. 重要挽留客户")
     stage: str | None = Field(None, max_length=10, description="lifecycle stage, e.g. 沉睡")
-    min_clv_fen: int | None = Field(None, ge=0)
+    min_clv_fen: Fen | None = Field(None, ge=0)
     min_p_alive: float | None = Field(None, ge=0, le=1)
 
 
 class BulkIssueIn(StrictSchema):
-    member_ids: list[int] | None = Field(None, max_length=1_000_000)
+    member_ids: list[Id] | None = Field(None, max_length=1_000_000)
     segment: SegmentIn | None = None
 
 
 class CodesIn(StrictSchema):
-    count: int = Field(ge=1, le=2_000_000)
+    count: Int = Field(ge=1, le=2_000_000)
     prefix: str = Field("", max_length=8)
-    length: int = Field(10, ge=6, le=20)
+    length: Int = Field(10, ge=6, le=20)
 
 
 class BatchOut(Schema):
@@ -179,32 +179,32 @@ class BatchOut(Schema):
     finished_at: datetime | None
 
 
-class ClaimIn(StrictSchema):
+class CouponClaimIn(StrictSchema):
     code: str = Field(min_length=1, max_length=60)
-    member_id: int
+    member_id: Id
 
 
-class ExchangeIn(StrictSchema):
-    member_id: int
+class CouponExchangeIn(StrictSchema):
+    member_id: Id
 
 
 class LineSchema(StrictSchema):
     line_id: str = Field(min_length=1, max_length=64)
     sku: str = Field(min_length=1, max_length=64)
     category: str = Field("", max_length=64)
-    unit_price_fen: int = Field(ge=0, le=10**11)
-    quantity: int = Field(ge=1, le=100_000)
+    unit_price_fen: Fen
+    qty: Int = Field(ge=1, le=100_000)
     tier_discountable: bool = True
 
 
 class BasketSchema(StrictSchema):
     lines: list[LineSchema] = Field(min_length=1, max_length=500)
-    shipping_fee_fen: int = Field(0, ge=0, le=10**9)
-    tier_discount_bp: int = Field(0, ge=0, le=10_000)
+    shipping_fee_fen: Fen = Field(0, ge=0, le=10**9)
+    tier_discount_permille: Int = Field(1000, ge=1, le=1000, description="the member's tier price as ‰ of the list price paid (金卡8折 = 800, none = 1000), as in the programme's benefits")
 
 
 class ValidateIn(StrictSchema):
-    member_id: int | None = None
+    member_id: Id | None = None
     codes: list[str] = Field(max_length=20)
     basket: BasketSchema
     channel: Literal["online", "offline"]
@@ -212,8 +212,8 @@ class ValidateIn(StrictSchema):
     best: bool = False
 
 
-class RedeemIn(StrictSchema):
-    member_id: int | None = None
+class CouponRedeemIn(StrictSchema):
+    member_id: Id | None = None
     codes: list[str] = Field(min_length=1, max_length=20)
     basket: BasketSchema
     channel: Literal["online", "offline"]

@@ -53,9 +53,22 @@ def template_list(*, actor: Principal, active: bool | None = None) -> QuerySet[C
 def batch_get(*, actor: Principal, batch_id: int) -> IssueBatch:
     actor.require(Cap.COUPONS_READ)
     batch = IssueBatch.objects.filter(pk=batch_id).first()
-    if batch is None:
+    if batch is None or not _batch_in_scope(actor, batch):
         raise NotFound(_("No such batch."), code="batch_not_found")
     return batch
+
+
+def _batch_in_scope(actor: Principal, batch: IssueBatch) -> bool:
+    """Bearer codes are the chain's, never shown to a store-scoped caller (its codes could be
+    redeemed anywhere); a batch to members is shown when every member is of its stores."""
+    if actor.store_ids is None:
+        return True
+    if batch.kind != IssueBatch.Kind.MEMBERS:
+        return False
+    from memberhub.members.models import Member
+
+    ids = set(batch.member_ids or [])
+    return Member.objects.filter(pk__in=ids, home_store_id__in=actor.store_ids).count() == len(ids)
 
 
 def template_stats(*, actor: Principal, template_id: int, now: datetime | None = None) -> dict[str, Any]:

@@ -28,8 +28,10 @@ import os
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # NumPy loads when codes are generated, not when Django starts
+    import numpy as np
 
 from memberhub.domain.errors import DomainError
 
@@ -40,7 +42,6 @@ DEFAULT_LENGTH = 10  # 9 random characters (31**9 ≈ 2.6e13) + 1 check characte
 MIN_SPARSITY = 10_000  # at most 1 in 10,000 well-formed codes may be a real one (anti-guessing)
 
 _VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
-_ASCII = np.frombuffer(ALPHABET.encode("ascii"), dtype=np.uint8)
 _ACCEPT_BELOW = 256 - 256 % BASE  # 248: rejection sampling keeps byte % 31 uniform
 _SEPARATORS = re.compile(r"[\s\-_]+")
 
@@ -116,6 +117,8 @@ def _check_spec(*, count: int, length: int, prefix: str, already: int) -> None:
 
 def _random_values(n: int, random_bytes: Callable[[int], bytes]) -> np.ndarray:
     """``n`` independent uniform values in ``0..30`` (uint8), by rejection of bytes >= 248."""
+    import numpy as np
+
     chunks: list[np.ndarray] = []
     have = 0
     while have < n:
@@ -129,6 +132,8 @@ def _random_values(n: int, random_bytes: Callable[[int], bytes]) -> np.ndarray:
 
 def _batch(*, n: int, length: int, prefix: str, random_bytes: Callable[[int], bytes]) -> list[str]:
     """``n`` or a few fewer codes, unique among themselves, in random order."""
+    import numpy as np
+
     width = len(prefix) + length
     body = _random_values(n * (length - 1), random_bytes).reshape(n, length - 1)
     weights = np.arange(length, 1, -1, dtype=np.int64)  # the body's weights; check has 1
@@ -147,7 +152,7 @@ def _batch(*, n: int, length: int, prefix: str, random_bytes: Callable[[int], by
     if first.size < n:
         values = values[np.sort(first)]
     text = np.empty((values.shape[0], width + 1), dtype=np.uint8)
-    text[:, :width] = _ASCII[values]
+    text[:, :width] = np.frombuffer(ALPHABET.encode("ascii"), dtype=np.uint8)[values]
     text[:, width] = ord("\n")
     return text.tobytes().decode("ascii").split("\n")[:-1]
 

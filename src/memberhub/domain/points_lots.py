@@ -66,6 +66,16 @@ def last_valid_day(expires_at: datetime, *, timezone: str = DEFAULT_TIMEZONE) ->
     return (expires_at - _ONE_MICROSECOND).astimezone(ZoneInfo(timezone)).date()
 
 
+def expiry_month(expires_at: datetime, *, timezone: str = DEFAULT_TIMEZONE) -> date:
+    """The month (its first day) in which something expiring at ``expires_at`` is last usable.
+
+    The one rule for "which month do these points expire in", used by the member's expiry
+    view and by the programme's liability alike: a lot expiring at 00:00 on 1 January local
+    time (2027-12-31T16:00Z in Shanghai) expires in December, its last valid day.
+    """
+    return last_valid_day(expires_at, timezone=timezone).replace(day=1)
+
+
 class ExpiryKind(StrEnum):
     MONTHS_AFTER = "months_after"  # valid through the same date N months after earning
     END_OF_NEXT_YEAR = "end_of_next_year"  # 次年年底: valid through 31 Dec of the following year
@@ -226,8 +236,8 @@ def expiry_buckets(
     for lot in lots:
         if lot.remaining <= 0 or lot.expires_at is None or lot.is_expired(now):
             continue
-        day = last_valid_day(lot.expires_at, timezone=timezone)
-        key = day.replace(day=1) if by is BucketBy.MONTH else day
+        key = expiry_month(lot.expires_at, timezone=timezone) if by is BucketBy.MONTH \
+            else last_valid_day(lot.expires_at, timezone=timezone)
         points[key] += lot.remaining
         counts[key] += 1
     return tuple(ExpiryBucket(period=k, points=points[k], lots=counts[k]) for k in sorted(points))

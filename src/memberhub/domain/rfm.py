@@ -32,7 +32,6 @@ from typing import Literal
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
-from scipy.stats import rankdata
 
 SEGMENTS: dict[tuple[bool, bool, bool], str] = {
     (True, True, True): "重要价值客户",
@@ -148,12 +147,26 @@ def rfm_values(
     )
 
 
+def average_ranks(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Ranks 1..n, ties sharing the mean of their ranks (scipy.stats.rankdata's "average",
+    without importing scipy.stats: half a second of every analytics command's start)."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = np.asarray(values)[order]
+    new_value = np.concatenate(([True], ordered[1:] != ordered[:-1]))
+    group = np.cumsum(new_value) - 1
+    last = np.cumsum(np.bincount(group))  # the rank of each tie group's last member
+    first = last - np.bincount(group) + 1
+    ranks = np.empty(len(ordered), dtype=np.float64)
+    ranks[order] = ((first + last) / 2.0)[group]
+    return ranks
+
+
 def quintile_scores(values: NDArray[np.float64], *, higher_is_better: bool = True) -> NDArray[np.int8]:
     """1-5 by average rank, so ties share a score (a plain quantile cut would split them)."""
     n = len(values)
     if n == 0:
         return np.zeros(0, dtype=np.int8)
-    ranks = rankdata(values if higher_is_better else -values, method="average")
+    ranks = average_ranks(values if higher_is_better else -values)
     return np.clip(np.ceil(5.0 * ranks / n), 1, 5).astype(np.int8)
 
 

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import dataclasses
 from typing import Any, Literal
 
-from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from ninja import File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from memberhub.core.errors import ApplicationError, PayloadTooLarge
+from memberhub.access import store_scope
+from memberhub.core.errors import ApplicationError
 from memberhub.core.messages import domain_message
 from memberhub.core.pagination import paginate
-from memberhub.core.schemas import ErrorOut
-from memberhub.core.tabular import rows_from_file
+from memberhub.core.schemas import ERRORS as API_ERRORS
+from memberhub.core.schemas import Moment
 from memberhub.domain.benefits import BasketLine
 from memberhub.domain.errors import DomainError
-from memberhub.loyalty import imports, jobs, points, programme, purchases, quote, selectors, tiering
+from memberhub.imports import services as import_jobs
+from memberhub.imports.schemas import ImportJobOut
+from memberhub.loyalty import jobs, points, programme, purchases, quote, selectors, tiering
+from memberhub.loyalty.members import member_resolve
 from memberhub.loyalty.models import Adjustment, Hold, Purchase, Refund
 from memberhub.loyalty.schemas import (
     ActionIn,
@@ -27,10 +30,8 @@ from memberhub.loyalty.schemas import (
     AdjustmentIn,
     AdjustmentOut,
     AsOfOut,
-    BalanceOut,
     BulkIn,
     BulkOut,
-    ClaimIn,
     DecisionIn,
     DecisionOut,
     EntryPage,
@@ -38,19 +39,20 @@ from memberhub.loyalty.schemas import (
     ExpiringOut,
     HoldIn,
     HoldOut,
-    ImportReportOut,
     OverrideIn,
+    PointsBalanceOut,
+    PointsRedeemIn,
     ProgrammeIn,
     ProgrammeOut,
     ProgressOut,
+    PurchaseClaimIn,
     PurchaseIn,
     PurchaseOut,
+    PurchaseRefundIn,
+    PurchaseRefundOut,
     QuoteIn,
     QuoteOut,
-    RedeemIn,
     RedeemOut,
-    RefundIn,
-    RefundOut,
     TierChangeOut,
     ViolationOut,
     WhatIfIn,
@@ -58,8 +60,8 @@ from memberhub.loyalty.schemas import (
 )
 
 router = Router(tags=["loyalty"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut,
-                          422: ErrorOut}
+PURCHASE_IMPORTS_URL = "/api/v1/loyalty/purchases/imports"
+ERRORS: dict[int, Any] = API_ERRORS
 
 
 def _actor(request: HttpRequest) -> Any:
@@ -116,8 +118,14 @@ def purchase_bulk(request: HttpRequest, body: BulkIn) -> dict[str, Any]:
     counts = {"created": 0, "replayed": 0, "rejected": 0}
     for index, item in enumerate(body.purchases):
         try:
+            data = _purchase_input(item)
+            if data.member_id is None and data.member_key:
+                # found before the item's transaction: a miss is audited and counted even though
+                # the item is rolled back (access/lookup_guard.py)
+                found = member_resolve(key=data.member_key, actor=_actor(request))
+                data = dataclasses.replace(data, member_id=found.pk, member_key=None)
             with transaction.atomic():
-                result = purchases.purchase_record(actor=_actor(request), data=_purchase_input(item))
+                result = purchases.purchase_record(actor=_actor(request), data=data)
             status = "replayed" if result.replayed else "created"
             items.append({"index": index, "status": status, "purchase_id": result.purchase.pk,
                           "points": result.purchase.points})
@@ -133,22 +141,29 @@ def purchase_bulk(request: HttpRequest, body: BulkIn) -> dict[str, Any]:
     return {**counts, "items": items}
 
 
-@router.post("/purchases/import", response={200: ImportReportOut, **ERRORS},
-             summary="Import purchases from CSV or Excel (also CDNOW text); idempotent per order number")
+@router.post("/purchases/import", response={202: ImportJobOut, **ERRORS},
+             summary="Import purchases from CSV or Excel (also CDNOW text) as a background job; idempotent per "
+                     "order number")
 def purchase_import(request: HttpRequest, file: File[UploadedFile], create_members: bool = False,
-                    source: str | None = None) -> dict[str, Any]:
-    if file.size and file.size > settings.MAX_IMPORT_BYTES:
-        raise PayloadTooLarge(_("The file is too large."))
-    report = imports.orders_import(actor=_actor(request), rows=rows_from_file(file.open("rb"), filename=file.name or ""),
-                                   create_members=create_members, source=source)
-    return report.as_dict()
+                    source: str | None = None) -> Status[dict[str, Any]]:
+    job = import_jobs.job_create(actor=_actor(request), kind="orders", fh=file.open("rb"), filename=file.name or "",
+                                 size=file.size, options={"create_members": create_members, "source": source})
+    return Status(202, import_jobs.job_out(job, PURCHASE_IMPORTS_URL))
 
 
-@router.get("/purchases/{purchase_id}", response={200: PurchaseOut, **ERRORS}, summary="Read a purchase")
+@router.get("/purchases/imports/{job_id}", response={200: ImportJobOut, **ERRORS},
+            summary="A purchases import's progress and report")
+def purchase_import_get(request: HttpRequest, job_id: int) -> dict[str, Any]:
+    return import_jobs.job_out(import_jobs.job_get(actor=_actor(request), kind="orders", job_id=job_id),
+                               PURCHASE_IMPORTS_URL)
+
+
+@router.get("/purchases/{int:purchase_id}", response={200: PurchaseOut, **ERRORS}, summary="Read a purchase")
 def purchase_get(request: HttpRequest, purchase_id: int) -> dict[str, Any]:
     _actor(request).require("points:read")
-    p = Purchase.objects.select_related("store").filter(pk=purchase_id).first()
-    if p is None or (p.store_id is not None and not _actor(request).sees_store(p.store_id)):
+    p = Purchase.objects.select_related("store", "member").filter(pk=purchase_id).first()
+    if p is None or not store_scope.may_read_record(_actor(request), p.store_id,
+                                                      p.member.home_store_id if p.member else None):
         from memberhub.core.errors import NotFound
 
         raise NotFound(_("No such purchase."), code="purchase_not_found")
@@ -157,7 +172,7 @@ def purchase_get(request: HttpRequest, purchase_id: int) -> dict[str, Any]:
 
 @router.post("/purchases/claim", response={200: PurchaseOut, **ERRORS},
              summary="A member claims an anonymous purchase from the receipt (补登)")
-def purchase_claim(request: HttpRequest, body: ClaimIn) -> dict[str, Any]:
+def purchase_claim(request: HttpRequest, body: PurchaseClaimIn) -> dict[str, Any]:
     result = purchases.purchase_claim(actor=_actor(request), channel=body.channel, order_no=body.order_no,
                                       paid_fen=body.paid_fen, member_id=body.member_id, member_key=body.member)
     return _purchase(result.purchase, replayed=result.replayed, change=result.tier_change)
@@ -168,8 +183,8 @@ def _refund(r: Refund) -> dict[str, Any]:
             "whole": r.whole, "points": r.points, "settlement": r.settlement}
 
 
-@router.post("/refunds", response={201: RefundOut, **ERRORS}, summary="Refund a purchase, whole or by line")
-def refund_create(request: HttpRequest, body: RefundIn) -> Status[dict[str, Any]]:
+@router.post("/refunds", response={201: PurchaseRefundOut, **ERRORS}, summary="Refund a purchase, whole or by line")
+def refund_create(request: HttpRequest, body: PurchaseRefundIn) -> Status[dict[str, Any]]:
     refund = purchases.purchase_refund(actor=_actor(request), data=purchases.RefundInput(**body.model_dump()))
     return Status(201, _refund(refund))
 
@@ -184,7 +199,7 @@ def basket_quote(request: HttpRequest, body: QuoteIn) -> dict[str, Any]:
 
 # --- points -----------------------------------------------------------------------------------
 
-@router.get("/members/{member_id}/points", response={200: BalanceOut, **ERRORS}, summary="Points balance")
+@router.get("/members/{member_id}/points", response={200: PointsBalanceOut, **ERRORS}, summary="Points balance")
 def points_balance(request: HttpRequest, member_id: int) -> dict[str, Any]:
     return selectors.points_summary(actor=_actor(request), member_id=member_id)
 
@@ -192,8 +207,8 @@ def points_balance(request: HttpRequest, member_id: int) -> dict[str, Any]:
 class StatementFilters(Schema):
     kind: Literal["earn", "redeem", "expire", "adjust", "reverse", "transfer"] | None = None
     rule: str | None = None
-    at_from: datetime | None = None
-    at_to: datetime | None = None
+    at_from: Moment | None = None
+    at_to: Moment | None = None
     cursor: str | None = None
     limit: int = 50
 
@@ -212,7 +227,7 @@ def points_statement(request: HttpRequest, member_id: int, filters: Query[Statem
 
 @router.get("/members/{member_id}/points/as-of", response={200: AsOfOut, **ERRORS},
             summary="The balance at a past date and time")
-def points_as_of(request: HttpRequest, member_id: int, at: datetime) -> dict[str, Any]:
+def points_as_of(request: HttpRequest, member_id: int, at: Moment) -> dict[str, Any]:
     return selectors.balance_as_of(actor=_actor(request), member_id=member_id, at=at)
 
 
@@ -226,7 +241,8 @@ def points_expiring(request: HttpRequest, member_id: int, by: Literal["month", "
             summary="Ledger invariants of the account (empty list = sound)")
 def points_check(request: HttpRequest, member_id: int) -> list[dict[str, Any]]:
     _actor(request).require("audit:read")
-    return [{"code": v.code, "message": v.message, "ref": v.ref} for v in selectors.account_check(member_id=member_id)]
+    return [{"code": v.code, "message": v.message, "ref": v.ref} for v in selectors.account_check(member_id=member_id,
+                                                                                      actor=_actor(request))]
 
 
 @router.post("/members/{member_id}/actions", response={200: ActionOut, **ERRORS},
@@ -238,12 +254,12 @@ def action_award(request: HttpRequest, member_id: int, body: ActionIn) -> dict[s
 
 @router.get("/expiring", response={200: list[ExpiringOut], **ERRORS}, summary="What expires when, whole programme")
 def programme_expiring(request: HttpRequest, by: Literal["month", "date"] = "month",
-                       until: datetime | None = None) -> list[dict[str, Any]]:
+                       until: Moment | None = None) -> list[dict[str, Any]]:
     return selectors.expiring_programme(actor=_actor(request), by=by, until=until)
 
 
 @router.post("/redeem", response={200: RedeemOut, **ERRORS}, summary="Redeem points at once (cash or reward)")
-def points_redeem(request: HttpRequest, body: RedeemIn) -> dict[str, Any]:
+def points_redeem(request: HttpRequest, body: PointsRedeemIn) -> dict[str, Any]:
     result = points.points_redeem(actor=_actor(request), member_id=body.member_id, member_key=body.member,
                                   points=body.points, order_fen=body.order_fen, reference=body.reference,
                                   reason=body.reason)
@@ -293,7 +309,9 @@ def adjustment_request(request: HttpRequest, body: AdjustmentIn) -> Status[dict[
 @router.get("/adjustments", response={200: list[AdjustmentOut], **ERRORS}, summary="Adjustments awaiting approval")
 def adjustment_list(request: HttpRequest, state: str = "pending") -> list[dict[str, Any]]:
     _actor(request).require("points:approve")
-    return [_adjustment(a) for a in Adjustment.objects.select_related("account").filter(state=state).order_by("pk")[:500]]
+    mine = store_scope.home_store_filter(_actor(request), "account__member__home_store_id")
+    return [_adjustment(a) for a in
+            Adjustment.objects.select_related("account").filter(state=state, **mine).order_by("pk")[:500]]
 
 
 @router.post("/adjustments/{adjustment_id}/approve", response={200: AdjustmentOut, **ERRORS},

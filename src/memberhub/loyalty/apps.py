@@ -10,10 +10,11 @@ class LoyaltyConfig(AppConfig):
 
     def ready(self) -> None:
         from memberhub.core.demo import DEMO_LOADERS
-        from memberhub.loyalty import hooks, tasks  # noqa: F401  (registers the periodic jobs)
-        from memberhub.members.hooks import ERASE_HOOKS, EXPORT_HOOKS, MERGE_HOOKS
+        from memberhub.loyalty import checks, hooks, tasks  # noqa: F401  (registers the checks and periodic jobs)
+        from memberhub.members.hooks import ERASE_HOOKS, EXPORT_HOOKS, MERGE_HOOKS, UNFREEZE_HOOKS
 
         for registry, hook in ((MERGE_HOOKS, hooks.on_merge), (ERASE_HOOKS, hooks.on_erase),
-                               (EXPORT_HOOKS, hooks.on_export), (DEMO_LOADERS, hooks.demo_purchases)):
+                               (EXPORT_HOOKS, hooks.on_export), (DEMO_LOADERS, hooks.demo_purchases),
+                               (UNFREEZE_HOOKS, hooks.on_unfreeze)):
             if hook not in registry:
                 registry.append(hook)  # type: ignore[arg-type]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
+from django.db.models import F
 from django.utils import timezone
 
 from memberhub.access.principal import Principal, system_principal
 from memberhub.core import events
 from memberhub.core.output import Writer
+from memberhub.domain.member_status import frozen_extension
 from memberhub.domain.tiers import Mode
 from memberhub.loyalty import ledger
 from memberhub.loyalty.models import PointsAccount, PointsEntry, PointsLot, Purchase, TierChange
@@ -32,6 +34,20 @@ def on_member_registered(*, member_id: int, **_: Any) -> None:
         return
     action_award(actor=system_principal("event:member.registered"), action=REGISTRATION, member_id=member_id,
                  reference=REGISTRATION)
+
+
+def on_unfreeze(member: Member, frozen_at: datetime, unfrozen_at: datetime, actor: Principal) -> dict[str, int]:
+    """Inside the unfreeze's transaction: the member's unexpired lots (unexpired when frozen:
+    the expiry job leaves a frozen member's lots alone) expire the time frozen later.
+
+    Not under the account's lock: the unfreeze holds the member row, which an earn waiting
+    at the account would wait for in turn; nothing spends a frozen member's lots meanwhile."""
+    delta = frozen_extension(frozen_at=frozen_at, unfrozen_at=unfrozen_at)
+    if not delta:
+        return {}
+    moved = PointsLot.objects.filter(account__member_id=member.pk, remaining__gt=0, expires_at__gt=frozen_at) \
+        .update(expires_at=F("expires_at") + delta)
+    return {"points_lots_extended": moved}
 
 
 def on_merge(survivor: Member, absorbed: Member, actor: Principal) -> None:
@@ -118,30 +134,7 @@ def on_export(member: Member) -> dict[str, Any]:
 
 
 def demo_purchases(out: Writer) -> None:
-    """A few months of purchases for the first demo members (idempotent: order numbers repeat)."""
-    import random
+    """Purchases for the demo members, drawn from the CLV models' own processes (loyalty/demo.py)."""
+    from memberhub.loyalty.demo import demo_purchases_load
 
-    from memberhub.access.principal import system_principal
-    from memberhub.loyalty.purchases import LineInput, PurchaseInput, purchase_record
-
-    rng = random.Random(7)
-    actor = system_principal("demo")
-    now = timezone.now()
-    stores = ["SH-NJL", "BJ-SLT", "GZ-TH", "SZ-WXC", "HZ-XH", "ONLINE"]
-    catalogue = [("SKU-TEA-01", "food", 6800), ("SKU-CRM-02", "beauty", 29900), ("SKU-TSH-03", "apparel", 12900),
-                 ("SKU-BAG-04", "apparel", 59900), ("SKU-GFT-05", "gift_card", 50000)]
-    made = 0
-    for member_id in Member.objects.filter(status=Member.Status.ACTIVE).order_by("pk").values_list("pk", flat=True)[:120]:
-        for n in range(rng.randrange(1, 8)):
-            store = rng.choice(stores)
-            items = rng.sample(catalogue, rng.randrange(1, 3))
-            lines = tuple(LineInput(sku=sku, category=cat, qty=1, unit_price_fen=price, paid_fen=price)
-                          for sku, cat, price in items)
-            data = PurchaseInput(
-                channel="online" if store == "ONLINE" else "offline", order_no=f"DEMO-{member_id}-{n}",
-                paid_fen=sum(line.paid_fen for line in lines), lines=lines, store=store, member_id=member_id,
-                at=now - timedelta(days=rng.randrange(1, 300), minutes=rng.randrange(600)),
-            )
-            if not purchase_record(actor=actor, data=data).replayed:
-                made += 1
-    out.write(f"Demo loyalty data: {made} new purchases.\n")
+    demo_purchases_load(out)

@@ -22,12 +22,13 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from itertools import chain
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -118,6 +119,16 @@ class _Bad(Exception):
         self.code, self.message = code, message
 
 
+def columns_missing(keys: list[str]) -> list[str]:
+    """The columns a purchases file cannot do without: CDNOW's four, or an order number, a time
+    and what was paid (by any of their names)."""
+    if keys == [" ".join(_CDNOW)] or (len(keys) == 1 and keys[0].split() == list(_CDNOW)) or set(_CDNOW) <= set(keys):
+        return []
+    have = set(keys)
+    needed = {"order_no": ("order_no",), "at": ("at",), "paid": ("paid", "paid_fen")}
+    return [name for name, fields in needed.items() if not any(have & set(ALIASES[f]) for f in fields)]
+
+
 def _pick(row: dict[str, Any], name: str) -> Any:
     for alias in ALIASES[name]:
         value = row.get(alias)
@@ -127,6 +138,14 @@ def _pick(row: dict[str, Any], name: str) -> Any:
 
 
 def _fen(row: dict[str, Any], name: str) -> int | None:
+    """An amount in fen, within the API's ceiling (MEMBERHUB_MAX_AMOUNT_FEN), as a request's."""
+    value = _fen_read(row, name)
+    if value is not None and not 0 <= value <= settings.MAX_AMOUNT_FEN:
+        raise _Bad(f"{name}_out_of_range", str(value)[:40])
+    return value
+
+
+def _fen_read(row: dict[str, Any], name: str) -> int | None:
     raw = _pick(row, f"{name}_fen")
     if raw is not None:
         try:
@@ -236,7 +255,8 @@ def _orders(rows: Iterable[tuple[int, dict[str, Any]]], report: OrdersImportRepo
                 raise _Bad("at_required")
             try:
                 at = _when(raw_at, tz)
-            except ValueError:
+                at.astimezone(UTC)  # year 1 or 9999 with an offset has no UTC time: refused here
+            except (ValueError, OverflowError):
                 raise _Bad("at_invalid", str(raw_at)[:40]) from None
             paid_fen = _fen(row, "paid")
             if paid_fen is None or paid_fen < 0:

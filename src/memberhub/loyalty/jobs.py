@@ -16,13 +16,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from memberhub.core import events
+from memberhub.core.errors import Conflict
+from memberhub.domain.member_status import Act, statuses_allowing
 from memberhub.domain.points_lots import last_valid_day
 from memberhub.loyalty import ledger
-from memberhub.loyalty.members import LIVE
 from memberhub.loyalty.models import PointsEntry, PointsLot
 from memberhub.loyalty.points import holds_expire
 from memberhub.loyalty.programme import rules_current
 from memberhub.loyalty.tiering import tiers_evaluate_all
+from memberhub.members.models import Member
+from memberhub.members.services import member_act_check
 
 BATCH = 5000
 
@@ -45,11 +48,13 @@ def pending_release(*, now: datetime | None = None) -> int:
 
 
 def points_expire(*, now: datetime | None = None) -> int:
-    """Write off every lot that has expired with points left (积分过期)."""
+    """Write off every lot that has expired with points left (积分过期). A frozen member's lots
+    are left alone: on unfreeze they are extended by the time frozen."""
     now = now or timezone.now()
     expired = 0
     while True:
-        members = _accounts(PointsLot.objects.filter(remaining__gt=0, expires_at__lte=now))
+        members = _accounts(PointsLot.objects.filter(remaining__gt=0, expires_at__lte=now)
+                            .exclude(account__member__status=Member.Status.FROZEN))
         if not members:
             return expired
         for member_id in members:
@@ -104,14 +109,18 @@ def birthdays_award(*, now: datetime | None = None) -> dict[str, int]:
     born = Q(birthday__month=today.month, birthday__day=today.day)
     if (today.month, today.day) == (2, 28) and not calendar.isleap(today.year):
         born |= Q(birthday__month=2, birthday__day=29)
-    from memberhub.members.models import Member
-
     reference = f"birthday:{today.year}"
     codes = {t.code for t in rules.ladder.tiers}
     counts = {"members": 0, "points": 0}
-    for member_id in Member.objects.filter(born, status__in=LIVE).order_by("pk").values_list("pk", flat=True):
+    # a frozen member earns nothing, birthday gifts included (domain.member_status)
+    for member_id in Member.objects.filter(born, status__in=statuses_allowing(Act.EARN)).order_by("pk") \
+            .values_list("pk", flat=True):
         with transaction.atomic():
             account = ledger.account_lock(member_id)
+            try:
+                member_act_check(member_id, Act.EARN)
+            except Conflict:
+                continue  # frozen since the list was read
             if PointsEntry.objects.filter(account=account, rule=BIRTHDAY_RULE, reference=reference).exists():
                 continue
             tier = account.tier if account.tier in codes else rules.ladder.tiers[0].code
@@ -122,7 +131,8 @@ def birthdays_award(*, now: datetime | None = None) -> dict[str, int]:
             ledger.credit(account, points, kind=ledger.Kind.EARN, at=now, now=now, why=why, earned=True,
                           terms=ledger.lot_terms(rules=rules, earned_at=now),
                           trace=[{"step": "birthday_points", "value": str(points)}, {"step": "tier", "value": tier}])
-            events.emit(events.MEMBER_BIRTHDAY, member_id=member_id, year=today.year, tier=tier, points=points)
+            events.emit(events.MEMBER_BIRTHDAY, member_id=member_id, year=today.year, tier=tier, points=points,
+                        coupon_template=rules.benefits_for(tier).birthday_coupon_template)
             counts["members"] += 1
             counts["points"] += points
     return counts

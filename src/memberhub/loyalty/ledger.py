@@ -19,29 +19,35 @@ from django.utils.translation import gettext_lazy as _
 
 from memberhub.core import rows
 from memberhub.core.errors import Conflict
+from memberhub.domain.member_status import Act, statuses_allowing
 from memberhub.domain.points_lots import Lot, lot_draw, lot_expiry
 from memberhub.domain.points_refund import ClawbackSettlement, clawback_settle, debt_repay
 from memberhub.loyalty.models import PointsAccount, PointsEntry, PointsLot, Purchase
 from memberhub.loyalty.programme import Rules
 from memberhub.members.models import Member
+from memberhub.members.services import member_act_check
 
 Kind = PointsEntry.Kind
 
 
-_LIVE_MEMBER = (f' AND EXISTS (SELECT 1 FROM "{Member._meta.db_table}" m WHERE m."id" = %s'
-                f' AND m."status" IN (%s, %s))')
+_MEMBER_JOIN = f'JOIN "{Member._meta.db_table}" m ON m."id" = t."member_id"'
+_EARNING = statuses_allowing(Act.EARN)
 
 
 def account_lock_live(member_id: int) -> PointsAccount | None:
-    """The account of a live (active or frozen) member, locked, in one read; None when the
-    member is not live (merged, erased, unknown) or has no account yet: then take the
-    long way (`member_resolve`, `account_lock`).
+    """The account of a member who may earn (active), locked, in one read; None when the
+    member may not (frozen, merged, erased, unknown) or has no account yet: then take the
+    long way (`member_resolve`, `account_lock_resolved`, which says why).
 
-    `closed_at` is checked on the account itself: when this read waited for a merge that
-    held the account, PostgreSQL checks the account's own columns again on the version the
-    merge left, but not the member's status, which it read before the wait."""
-    return rows.fetch(PointsAccount, '"member_id" = %s AND "closed_at" IS NULL' + _LIVE_MEMBER,
-                      [member_id, member_id, Member.Status.ACTIVE.value, Member.Status.FROZEN.value], for_update=True)
+    The member row is locked too (KEY SHARE, as the purchase's foreign key would): a freeze
+    (FOR UPDATE on it) waits for this earn, and an earn that waited for a freeze reads the
+    status again on the row the freeze left. `closed_at` is checked on the account itself:
+    when this read waited for a merge that held the account, PostgreSQL checks the account's
+    own columns again on the version the merge left."""
+    return rows.fetch_joined(
+        PointsAccount, _MEMBER_JOIN,
+        't."member_id" = %s AND t."closed_at" IS NULL AND m."status" IN (' + ", ".join(["%s"] * len(_EARNING)) + ")",
+        [member_id, *_EARNING], lock="FOR UPDATE OF t FOR KEY SHARE OF m")
 
 
 def account_lock(member_id: int) -> PointsAccount:
@@ -56,15 +62,20 @@ def account_lock(member_id: int) -> PointsAccount:
     return account
 
 
-def account_lock_resolved(member_id: int) -> PointsAccount:
+def account_lock_resolved(member_id: int, act: Act | None = None) -> PointsAccount:
     """`account_lock` for a member resolved as live before the transaction (a till, a
     redeem, an award): if a merge committed while this waited for the lock, the account is
     closed, and the request is refused with 409 `member_merged` (asked again, the member
     resolves to the survivor) rather than booked on the absorbed member. The jobs and the
-    merge itself use `account_lock`."""
+    merge itself use `account_lock`.
+
+    `act`: what the caller is about to do; refused (409 `member_frozen`, ...) when the
+    member's status, read under the lock, does not allow it (`members.services.member_act_check`)."""
     account = account_lock(member_id)
     if account.closed_at is not None:
         raise Conflict(_("This member was merged into another just now; try again."), code="member_merged")
+    if act is not None:
+        member_act_check(member_id, act)
     return account
 
 
@@ -143,8 +154,10 @@ def release_due(account: PointsAccount, now: datetime) -> int:
 
 
 def expire_due(account: PointsAccount, now: datetime, *, actor: str = "system") -> int:
-    """Write off every lot of the account that has expired with points left."""
-    due = list(PointsLot.objects.filter(account=account, remaining__gt=0, expires_at__lte=now).order_by("expires_at", "pk"))
+    """Write off every lot of the account that has expired with points left. Not while the
+    member is frozen: their lots are extended by the time frozen on unfreeze instead."""
+    due = list(PointsLot.objects.filter(account=account, remaining__gt=0, expires_at__lte=now)
+               .exclude(account__member__status=Member.Status.FROZEN).order_by("expires_at", "pk"))
     total = pending = 0
     for lot in due:
         if PointsLot.objects.filter(pk=lot.pk, remaining=lot.remaining).update(remaining=0, pending=False) != 1:

@@ -5,13 +5,16 @@ a member may buy in any store, and the till must find them there."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.access import lookup_guard, store_scope
 from memberhub.core import rows
 from memberhub.core.errors import Conflict, NotFound, ValidationFailed
 from memberhub.domain.member_identity import luhn_valid, member_no_parse
 from memberhub.members.models import Member
-from memberhub.members.services import phone_index_of
+from memberhub.members.services import member_holding, phone_index_of
 
 LIVE = (Member.Status.ACTIVE, Member.Status.FROZEN)
 
@@ -28,9 +31,12 @@ def _follow(member: Member) -> Member:
     return member
 
 
-def member_resolve(*, member_id: int | None = None, key: str | None = None) -> Member:
+def member_resolve(*, member_id: int | None = None, key: str | None = None, actor: Any = None) -> Member:
     """By id, or by what the till has (phone in any format, card code, member number).
-    A merged member resolves to the member it was merged into."""
+    A merged member resolves to the member it was merged into. With the caller (`actor`), a
+    lookup by phone counts against its budget of misses and is audited (access/lookup_guard.py)."""
+    if actor is not None and member_id is None and key and key.strip():
+        return _follow(lookup_guard.member_find(actor=actor, key=key, finder=_by_key, where="loyalty"))
     member = None
     if member_id is not None:
         member = Member.objects.filter(pk=member_id).first()
@@ -42,7 +48,8 @@ def member_resolve(*, member_id: int | None = None, key: str | None = None) -> M
             member = Member.objects.filter(pk=pk).first()
         if member is None:
             try:
-                member = Member.objects.filter(phone_index=phone_index_of(key), status__in=LIVE).first()
+                # a merged member's phone finds the member it was merged into
+                member = member_holding("phone_index", phone_index_of(key))
             except ValidationFailed:
                 member = None
     else:
@@ -50,6 +57,13 @@ def member_resolve(*, member_id: int | None = None, key: str | None = None) -> M
     if member is None:
         raise NotFound(_("No such member."), code="member_not_found")
     return _follow(member)
+
+
+def _by_key(key: str) -> Member | None:
+    try:
+        return member_resolve(key=key)
+    except NotFound:
+        return None
 
 
 _STATUS_SQL = f'SELECT "status" FROM "{Member._meta.db_table}" WHERE "id" = %s'
@@ -63,3 +77,12 @@ def member_id_resolve(*, member_id: int | None = None, key: str | None = None) -
         if found is not None and found[0] in LIVE:
             return member_id
     return member_resolve(member_id=member_id, key=key).pk
+
+
+def member_resolve_in_scope(*, actor: Any, member_id: int | None = None, key: str | None = None) -> Member:
+    """`member_resolve` for reading or changing the member's own records (balance, statement,
+    tier, adjustments): a member of another store answers as a missing one (access/store_scope.py)."""
+    store_scope.require_member_id(actor, member_id)
+    member = member_resolve(member_id=member_id, key=key, actor=actor)
+    store_scope.require_member(actor, member.home_store_id)
+    return member

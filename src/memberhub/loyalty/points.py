@@ -15,22 +15,29 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.access import store_scope
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
 from memberhub.core.errors import Conflict, NotFound, ValidationFailed
+from memberhub.domain.member_status import Act
 from memberhub.domain.points_adjust import adjust_approval_check, adjust_needs_approval
 from memberhub.domain.points_redeem import redeem_deduction, redeem_limit
 from memberhub.domain.points_rules import ActionAward, action_points
 from memberhub.loyalty import ledger
-from memberhub.loyalty.members import member_resolve
+from memberhub.loyalty.members import member_resolve, member_resolve_in_scope
 from memberhub.loyalty.models import Adjustment, Hold, PointsAccount, PointsEntry
 from memberhub.loyalty.programme import rules_current
 from memberhub.members.models import Member
+from memberhub.members.services import member_act_check
 
 
-def _spender(member_id: int | None, key: str | None) -> Member:
-    member = member_resolve(member_id=member_id, key=key)
+def _spender(actor: Principal, member_id: int | None, key: str | None, store_id: int | None = None) -> Member:
+    # the member's own, or anyone's when spent at one of the caller's stores (a checkout there)
+    if store_id is None:
+        store_scope.require_member_id(actor, member_id)
+    member = member_resolve(member_id=member_id, key=key, actor=actor)
+    store_scope.require_serve(actor, member.home_store_id, store_id)
     if member.status == Member.Status.FROZEN:
         raise Conflict(_("This member is frozen."), code="member_frozen")
     return member
@@ -62,15 +69,15 @@ def _deduction(points: int, order_fen: int | None, available: int) -> int:
 
 def points_redeem(*, actor: Principal, points: int, member_id: int | None = None, member_key: str | None = None,
                   order_fen: int | None = None, reference: str = "", reason: str = "",
-                  now: datetime | None = None) -> RedeemResult:
+                  now: datetime | None = None, store_id: int | None = None) -> RedeemResult:
     """Spend points at once: as cash at checkout (`order_fen` given: capped by the redeem
     policy) or against a reward. Refused whole when the balance does not cover it."""
     actor.require(Cap.POINTS_REDEEM)
     _positive(points)
     now = now or timezone.now()
-    member = _spender(member_id, member_key)
+    member = _spender(actor, member_id, member_key, store_id)
     with transaction.atomic():
-        account = ledger.account_lock_resolved(member.pk)
+        account = ledger.account_lock_resolved(member.pk, Act.REDEEM_POINTS)
         ledger.housekeep(account, now)
         fen = _deduction(points, order_fen, account.balance - account.pending) if order_fen is not None else 0
         why = ledger.Why(rule="cash" if order_fen is not None else "reward", actor=actor.label,
@@ -88,10 +95,10 @@ def hold_create(*, actor: Principal, points: int, member_id: int | None = None, 
     actor.require(Cap.POINTS_REDEEM)
     _positive(points)
     now = now or timezone.now()
-    member = _spender(member_id, member_key)
+    member = _spender(actor, member_id, member_key)
     rules = rules_current()
     with transaction.atomic():
-        account = ledger.account_lock_resolved(member.pk)
+        account = ledger.account_lock_resolved(member.pk, Act.REDEEM_POINTS)
         ledger.housekeep(account, now)
         fen = _deduction(points, order_fen, account.balance - account.pending) if order_fen is not None else 0
         hold = Hold.objects.create(account=account, points=points, deduction_fen=fen, reference=reference,
@@ -104,9 +111,11 @@ def hold_create(*, actor: Principal, points: int, member_id: int | None = None, 
     return hold
 
 
-def _hold_locked(actor: Principal, hold_id: int) -> tuple[Hold, PointsAccount]:
+def _hold_locked(actor: Principal | None, hold_id: int) -> tuple[Hold, PointsAccount]:
     found = Hold.objects.filter(pk=hold_id).first()
-    if found is None:
+    # a hold is the member's (it has no store): another store's answers as a missing one
+    if found is None or (actor is not None and not store_scope.may_act_on_member(actor, Member.objects.filter(
+            points_account__pk=found.account_id).values_list("home_store_id", flat=True).first())):
         raise NotFound(_("No such hold."), code="hold_not_found")
     account = ledger.account_lock(PointsAccount.objects.values_list("member_id", flat=True).get(pk=found.account_id))
     return Hold.objects.select_for_update().get(pk=hold_id), account
@@ -117,13 +126,14 @@ def hold_confirm(*, actor: Principal, hold_id: int, now: datetime | None = None)
     actor.require(Cap.POINTS_REDEEM)
     now = now or timezone.now()
     with transaction.atomic():
-        hold, _account = _hold_locked(actor, hold_id)
+        hold, account = _hold_locked(actor, hold_id)
         if hold.state == Hold.State.CONFIRMED:
             return hold
         if hold.state == Hold.State.RELEASED:
             raise Conflict(_("This hold was released."), code="hold_released")
         if now >= hold.expires_at:
             raise Conflict(_("This hold has expired."), code="hold_expired")
+        member_act_check(account.member_id, Act.REDEEM_POINTS)  # frozen meanwhile: release it instead
         Hold.objects.filter(pk=hold.pk).update(state=Hold.State.CONFIRMED, settled_at=now)
         hold.state, hold.settled_at = Hold.State.CONFIRMED, now
         audit_record(actor=actor, action="loyalty.hold_confirm", target=hold, after={"points": hold.points})
@@ -171,7 +181,7 @@ def holds_expire(*, now: datetime | None = None) -> int:
     done = 0
     for hold_id in Hold.objects.filter(state=Hold.State.HELD, expires_at__lte=now).values_list("pk", flat=True)[:10000]:
         with transaction.atomic():
-            hold, account = _hold_locked(None, hold_id)  # type: ignore[arg-type]
+            hold, account = _hold_locked(None, hold_id)
             if hold.state == Hold.State.HELD:
                 _release(hold, account, now=now, actor="system:hold_expiry")
                 done += 1
@@ -204,7 +214,7 @@ def adjustment_request(*, actor: Principal, points: int, reason: str, member_id:
     if points == 0:
         raise ValidationFailed(_("The number of points must not be zero."), code="invalid_points")
     now = now or timezone.now()
-    member = member_resolve(member_id=member_id, key=member_key)
+    member = member_resolve_in_scope(actor=actor, member_id=member_id, key=member_key)
     rules = rules_current()
     with transaction.atomic():
         account = ledger.account_lock_resolved(member.pk)
@@ -222,8 +232,8 @@ def adjustment_decide(*, actor: Principal, adjustment_id: int, approve: bool, re
     """The second staff member approves (applies) or rejects a pending adjustment."""
     actor.require(Cap.POINTS_APPROVE)
     now = now or timezone.now()
-    found = Adjustment.objects.filter(pk=adjustment_id).first()
-    if found is None:
+    found = Adjustment.objects.select_related("account__member").filter(pk=adjustment_id).first()
+    if found is None or not store_scope.may_act_on_member(actor, found.account.member.home_store_id):
         raise NotFound(_("No such adjustment."), code="adjustment_not_found")
     adjust_approval_check(requested_by=found.requested_by, approved_by=actor.label)
     with transaction.atomic():
@@ -257,9 +267,9 @@ def action_award(*, actor: Principal, action: str, member_id: int | None = None,
     rule = rules.actions.get(action)
     if rule is None:
         raise ValidationFailed(_("Unknown action."), code="unknown_action", detail={"allowed": sorted(rules.actions)})
-    member = member_resolve(member_id=member_id, key=member_key)
+    member = member_resolve_in_scope(actor=actor, member_id=member_id, key=member_key)
     with transaction.atomic():
-        account = ledger.account_lock_resolved(member.pk)
+        account = ledger.account_lock_resolved(member.pk, Act.EARN)
         if reference:
             first = PointsEntry.objects.filter(account=account, rule=f"action:{action}", reference=reference).first()
             if first is not None:

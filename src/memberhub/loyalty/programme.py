@@ -9,22 +9,22 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 from pydantic import ValidationError as PydanticValidationError
 
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
 from memberhub.core import rows
-from memberhub.core.errors import ValidationFailed
-from memberhub.core.schemas import StrictSchema
+from memberhub.core.errors import ApplicationError, ValidationFailed
+from memberhub.core.schemas import Fen, Int, Moment, Points, StrictSchema
 from memberhub.domain.benefits import TierBenefits
 from memberhub.domain.errors import DomainError
 from memberhub.domain.points_adjust import AdjustPolicy
@@ -34,22 +34,29 @@ from memberhub.domain.points_rules import ActionRule, EarnRules, Rounding, Stack
 from memberhub.domain.tiers import Combine, TierLadder, TierRule, WindowKind
 from memberhub.loyalty.models import Programme
 
+# A rate (points per yuan, a multiplier): a number, or a decimal written as text ("1.5") so no
+# binary rounding creeps in; at most 1000, which no programme comes near, so points stay far
+# inside the ceilings. Documented with the shape of the text it takes.
+Rate = Annotated[Decimal, Field(ge=0, le=1000), WithJsonSchema({"anyOf": [
+    {"type": "number", "minimum": 0, "maximum": 1000},
+    {"type": "string", "pattern": r"^(1000(\.0{1,6})?|[0-9]{1,3}(\.[0-9]{1,6})?)$"}]})]
+
 
 class TimeMultiplierConfig(StrictSchema):
     code: str = Field(min_length=1, max_length=40)
-    multiplier: Decimal = Field(ge=0)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    day_of_month: int | None = Field(default=None, ge=1, le=31)
-    weekday: int | None = Field(default=None, ge=0, le=6)
+    multiplier: Rate
+    starts_at: Moment | None = None
+    ends_at: Moment | None = None
+    day_of_month: Int | None = Field(default=None, ge=1, le=31)
+    weekday: Int | None = Field(default=None, ge=0, le=6)
     categories: list[str] = []
 
 
 class EarnConfig(StrictSchema):
-    points_per_yuan: Decimal = Field(default=Decimal(1), ge=0)
+    points_per_yuan: Rate = Decimal(1)
     rounding: Rounding = Rounding.FLOOR
-    category_multipliers: dict[str, Decimal] = {}
-    sku_multipliers: dict[str, Decimal] = {}
+    category_multipliers: dict[str, Rate] = {}
+    sku_multipliers: dict[str, Rate] = {}
     excluded_categories: list[str] = []
     excluded_skus: list[str] = []
     time_multipliers: list[TimeMultiplierConfig] = []
@@ -57,46 +64,46 @@ class EarnConfig(StrictSchema):
 
 
 class ActionConfig(StrictSchema):
-    points: int = Field(ge=0)
-    per_day: int | None = Field(default=None, ge=0)
-    per_month: int | None = Field(default=None, ge=0)
-    per_year: int | None = Field(default=None, ge=0)
-    per_lifetime: int | None = Field(default=None, ge=0)
+    points: Points
+    per_day: Points | None = None
+    per_month: Points | None = None
+    per_year: Points | None = None
+    per_lifetime: Points | None = None
 
 
 class ExpiryConfig(StrictSchema):
     kind: ExpiryKind = ExpiryKind.END_OF_NEXT_YEAR
-    months: int = Field(default=12, ge=1, le=240)
+    months: Int = Field(default=12, ge=1, le=240)
 
 
 class RedeemConfig(StrictSchema):
-    points_per_unit: int = Field(default=100, ge=1)
-    unit_fen: int = Field(default=100, ge=1)
-    max_order_percent: int = Field(default=50, ge=0, le=100)
-    min_points: int = Field(default=0, ge=0)
+    points_per_unit: Points = Field(default=100, ge=1)
+    unit_fen: Fen = Field(default=100, ge=1)
+    max_order_percent: Int = Field(default=50, ge=0, le=100)
+    min_points: Points = 0
 
 
 class TierConfig(StrictSchema):
     code: str = Field(min_length=1, max_length=32)
     name: str = Field(min_length=1, max_length=40)
-    min_spend_fen: int | None = Field(default=None, ge=0)
-    min_purchases: int | None = Field(default=None, ge=0)
-    min_points: int | None = Field(default=None, ge=0)
+    min_spend_fen: Fen | None = None
+    min_purchases: Int | None = Field(default=None, ge=0, le=10**9)
+    min_points: Points | None = None
     combine: Combine = Combine.ANY
 
 
 class LadderConfig(StrictSchema):
     tiers: list[TierConfig] = Field(min_length=1, max_length=20)
     window: WindowKind = WindowKind.ROLLING
-    window_months: int = Field(default=12, ge=1, le=120)
-    term_months: int | None = Field(default=12, ge=1, le=120)
+    window_months: Int = Field(default=12, ge=1, le=120)
+    term_months: Int | None = Field(default=12, ge=1, le=120)
     downgrade_one_step: bool = False
 
 
 class BenefitConfig(StrictSchema):
     discount_permille: int = Field(default=1000, ge=1, le=1000)
-    points_multiplier: Decimal = Field(default=Decimal(1), ge=0)
-    birthday_points: int = Field(default=0, ge=0)
+    points_multiplier: Rate = Decimal(1)
+    birthday_points: Points = 0
     birthday_coupon_template: str | None = None
     free_shipping: bool = False
     priority_service: bool = False
@@ -138,16 +145,18 @@ class ProgrammeConfig(StrictSchema):
     """Everything an operator sets for points and tiers (PUT replaces it whole)."""
 
     timezone: str = "Asia/Shanghai"
+    # purchases dated before this day are refused (default: MEMBERHUB_PROGRAMME_START)
+    starts_on: date | None = None
     earn: EarnConfig = Field(default_factory=EarnConfig)
     actions: dict[str, ActionConfig] = Field(default_factory=_default_actions)
     expiry: ExpiryConfig = Field(default_factory=ExpiryConfig)
-    return_window_days: int = Field(default=7, ge=0, le=365)
-    claim_days: int = Field(default=30, ge=0, le=3650)  # an anonymous receipt may be claimed this long
-    expiry_reminder_days: int = Field(default=30, ge=0, le=365)
-    hold_ttl_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    return_window_days: Int = Field(default=7, ge=0, le=365)
+    claim_days: Int = Field(default=30, ge=0, le=3650)  # an anonymous receipt may be claimed this long
+    expiry_reminder_days: Int = Field(default=30, ge=0, le=365)
+    hold_ttl_minutes: Int = Field(default=30, ge=1, le=7 * 24 * 60)
     redeem: RedeemConfig = Field(default_factory=RedeemConfig)
-    max_negative: int = Field(default=0, ge=0)
-    adjust_approval_threshold: int | None = Field(default=1000, ge=0)
+    max_negative: Points = 0
+    adjust_approval_threshold: Points | None = 1000
     tiers: LadderConfig = Field(default_factory=_default_ladder)
     benefits: dict[str, BenefitConfig] = Field(default_factory=_default_benefits)
 
@@ -229,6 +238,40 @@ def rules_build(config: ProgrammeConfig, *, version: int = 0, raw: dict[str, Any
                                detail={"error": str(exc)}) from None
 
 
+class ProgrammeInvalid(ApplicationError):
+    """The stored programme does not validate (e.g. written by another release or by hand).
+    Nothing that needs the rules runs on a guess: earning on default rules would hand out
+    points the operator never set, so every such request answers 503 until the programme
+    is corrected (PUT /loyalty/programme), and `memberhub check` / `serve` report it."""
+
+    status = 503
+    code = "programme_invalid"
+    default_message = _(
+        "The loyalty programme's stored configuration is not valid; an operator must correct it before points can be earned or spent.")  # noqa: E501
+
+
+def programme_problems(raw: Any) -> list[str]:
+    """What is wrong with a stored programme document (empty: it is valid)."""
+    try:
+        config = ProgrammeConfig.model_validate(raw)
+    except PydanticValidationError as exc:
+        return [f"{'.'.join(str(p) for p in e['loc']) or '(document)'}: {e['msg']}" for e in exc.errors()]
+    try:
+        rules_build(config)
+    except ValidationFailed as exc:
+        return [f"{exc.code}: {exc.detail}"]
+    return []
+
+
+def stored_programme_problems() -> list[str]:
+    """`programme_problems` of the programme in the database (for `check` and `serve`)."""
+    found = rows.one(_CURRENT_SQL, [1])
+    if found is None:
+        return []  # none stored yet: the defaults are written on first use
+    raw = json.loads(found[1]) if isinstance(found[1], str | bytes) else found[1]
+    return programme_problems(raw)
+
+
 _cache: dict[str, tuple[int, Any, Rules]] = {}
 _lock = threading.Lock()
 _CURRENT_SQL = f'SELECT "version", "config" FROM "{Programme._meta.db_table}" WHERE "id" = %s'
@@ -258,9 +301,10 @@ def rules_current() -> Rules:
     raw = json.loads(text) if isinstance(text, str | bytes) else text
     try:
         config = ProgrammeConfig.model_validate(raw)
-    except PydanticValidationError:  # a config written by an older release: fall back to defaults
-        config = ProgrammeConfig()
-    rules = rules_build(config, version=version, raw=raw)
+        rules = rules_build(config, version=version, raw=raw)
+    except (PydanticValidationError, ValidationFailed):
+        # never default rules in its place: refuse, loudly, until it is corrected
+        raise ProgrammeInvalid(detail={"version": version, "problems": programme_problems(raw)[:20]}) from None
     with _lock:
         _cache["rules"] = (version, text, rules)
     return rules

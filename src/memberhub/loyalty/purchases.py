@@ -4,20 +4,23 @@ what the refunded part earned. Each service owns one transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.access import store_scope
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
 from memberhub.core import events, rows
 from memberhub.core.errors import Conflict, NotFound, ValidationFailed
+from memberhub.domain.member_status import Act
 from memberhub.domain.points_refund import EarnedLine, refund_clawback, whole_refund
 from memberhub.domain.points_rules import OrderLine, Rounding, earn_points
 from memberhub.loyalty import ledger
@@ -25,9 +28,8 @@ from memberhub.loyalty.members import member_id_resolve, member_resolve
 from memberhub.loyalty.models import PointsAccount, Purchase, PurchaseLine, Refund
 from memberhub.loyalty.programme import Rules, rules_current
 from memberhub.loyalty.tiering import tier_fact_from, tier_fact_read, tier_on_purchase, tier_upgrade_possible
+from memberhub.members.models import Member
 from memberhub.stores.models import Store
-
-FUTURE_TOLERANCE = timedelta(minutes=10)  # till clocks drift
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 2.5× (an import makes one per row)
@@ -79,6 +81,16 @@ def _store_id(actor: Principal, code: str | None) -> int | None:
     return found[0]
 
 
+def _programme_start() -> datetime:
+    """The earliest purchase time: the programme's `starts_on`, else MEMBERHUB_PROGRAMME_START,
+    at midnight in the programme's time zone."""
+    from zoneinfo import ZoneInfo
+
+    rules = rules_current()
+    day = rules.config.starts_on or settings.PROGRAMME_START
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(rules.timezone))
+
+
 def purchase_validate(data: PurchaseInput, *, now: datetime) -> tuple[datetime, list[LineInput]]:
     if data.channel not in Purchase.Channel.values:
         raise ValidationFailed(_("Unknown channel."), code="invalid_channel", detail={"allowed": Purchase.Channel.values})
@@ -87,16 +99,21 @@ def purchase_validate(data: PurchaseInput, *, now: datetime) -> tuple[datetime, 
     at = data.at or now
     if at.tzinfo is None:
         raise ValidationFailed(_("Times must carry a timezone."), code="naive_datetime")
-    if at > now + FUTURE_TOLERANCE:
+    if at > now + timedelta(seconds=settings.PURCHASE_CLOCK_SKEW_SECONDS):  # till clocks drift, a little
         raise ValidationFailed(_("The purchase time is in the future."), code="purchase_in_future")
-    if data.paid_fen < 0:
-        raise ValidationFailed(_("The amount is not valid."), code="invalid_amount")
+    if at < _programme_start():
+        raise ValidationFailed(_("The purchase time is before the programme started."), code="purchase_before_start",
+                               detail={"starts_on": _programme_start().date().isoformat()})
+    if not 0 <= data.paid_fen <= settings.MAX_AMOUNT_FEN:
+        raise ValidationFailed(_("The amount is not valid."), code="invalid_amount",
+                               detail={"max_fen": settings.MAX_AMOUNT_FEN})
     lines = list(data.lines) or [LineInput(paid_fen=data.paid_fen, unit_price_fen=data.paid_fen)]
     ids = [line.line_id or str(i) for i, line in enumerate(lines, start=1)]
     if len(set(ids)) != len(ids):
         raise ValidationFailed(_("Line ids must be unique within the order."), code="duplicate_line_id")
     for line in lines:
-        if line.paid_fen < 0 or line.qty < 0 or (line.unit_price_fen or 0) < 0:
+        if not (0 <= line.paid_fen <= settings.MAX_AMOUNT_FEN and 0 <= line.qty <= 1_000_000
+                and 0 <= (line.unit_price_fen or 0) <= settings.MAX_AMOUNT_FEN):
             raise ValidationFailed(_("The amount is not valid."), code="invalid_amount")
     if sum(line.paid_fen for line in lines) != data.paid_fen:
         raise ValidationFailed(_("The lines' paid amounts do not add up to the total paid."),
@@ -107,7 +124,12 @@ def purchase_validate(data: PurchaseInput, *, now: datetime) -> tuple[datetime, 
                           ids[i]) for i, line in enumerate(lines)]
 
 
-def _replay(existing: Purchase, member_id: int | None, paid_fen: int) -> PurchaseResult:
+def _replay(existing: Purchase, member_id: int | None, paid_fen: int, actor: Principal) -> PurchaseResult:
+    home = Member.objects.filter(pk=existing.member_id).values_list("home_store_id", flat=True).first() \
+        if actor.store_ids is not None and existing.member_id is not None else None
+    if not store_scope.may_read_record(actor, existing.store_id, home):
+        # another store's order: the number is taken, and nothing else about it is said
+        raise Conflict(_("This order number was already recorded with different details."), code="order_exists")
     if existing.member_id != member_id or existing.paid_fen != paid_fen:
         raise Conflict(_("This order number was already recorded with different details."), code="order_exists",
                        detail={"purchase_id": existing.pk})
@@ -187,7 +209,7 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
     store_id = _store_id(actor, data.store)
     # by id, the member is checked with its account's lock (one read); by key, found first
     member_id = data.member_id if data.member_id is not None else \
-        member_id_resolve(key=data.member_key) if data.member_key else None
+        member_resolve(key=data.member_key, actor=actor).pk if data.member_key else None
     rules = rules_current()
     purchase = rows.new(
         Purchase, member_id=member_id, channel=data.channel, order_no=data.order_no, store_id=store_id, at=at,
@@ -205,9 +227,9 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
             account = ledger.account_lock_live(data.member_id)
             if account is None:  # no account yet, or a merged (→ survivor), erased or unknown member
                 member_id = purchase.member_id = member_id_resolve(member_id=member_id)
-                account = ledger.account_lock_resolved(member_id)
+                account = ledger.account_lock_resolved(member_id, Act.PURCHASE)  # a frozen member: 409
         elif member_id is not None:
-            account = ledger.account_lock_resolved(member_id)
+            account = ledger.account_lock_resolved(member_id, Act.PURCHASE)
         checked_at = _tier_checked_at(now, clock)
         earned = earn_compute(account=account, purchase=purchase, lines=lines, rules=rules) \
             if account is not None else None
@@ -228,7 +250,7 @@ def purchase_record(*, actor: Principal, data: PurchaseInput, now: datetime | No
             existing = Purchase.objects.filter(channel=data.channel, order_no=data.order_no).first()
             if existing is None:
                 raise Conflict(_("The purchase changed meanwhile; try again."), code="purchase_concurrent_change")
-            return _replay(existing, member_id, data.paid_fen)
+            return _replay(existing, member_id, data.paid_fen, actor)
         if not written:
             for line in lines:
                 line.purchase = purchase
@@ -326,10 +348,11 @@ def purchase_claim(*, actor: Principal, channel: str, order_no: str, paid_fen: i
     actor.require(Cap.PURCHASES_WRITE)
     clock = now is None
     now = now or timezone.now()
-    member = member_resolve(member_id=member_id, key=member_key)
+    member = member_resolve(member_id=member_id, key=member_key, actor=actor)
     rules = rules_current()
     found = Purchase.objects.filter(channel=channel, order_no=order_no).first()
-    if found is None or found.paid_fen != paid_fen:
+    # a receipt of another store (or of none, for a store-scoped caller) answers as a missing one
+    if found is None or found.paid_fen != paid_fen or not store_scope.may_act_on_store(actor, found.store_id):
         raise NotFound(_("No such purchase."), code="purchase_not_found")
     if found.member_id == member.pk:
         return PurchaseResult(found, replayed=True)
@@ -341,7 +364,7 @@ def purchase_claim(*, actor: Principal, channel: str, order_no: str, paid_fen: i
     if found.refunded_fen:
         raise Conflict(_("A refunded purchase cannot be claimed."), code="purchase_refunded")
     with transaction.atomic():
-        account = ledger.account_lock_resolved(member.pk)
+        account = ledger.account_lock_resolved(member.pk, Act.EARN)
         purchase = Purchase.objects.select_for_update(of=("self",)).get(pk=found.pk)
         if purchase.member_id is not None or purchase.refunded_fen:
             raise Conflict(_("This purchase already belongs to a member."), code="purchase_already_claimed")

@@ -20,7 +20,7 @@ def basket_quote(*, actor: Principal, basket: list[BasketLine], member_id: int |
                  member_key: str | None = None, at: datetime | None = None) -> dict[str, Any]:
     actor.require(Cap.POINTS_READ)
     at = at or timezone.now()
-    member = member_resolve(member_id=member_id, key=member_key)
+    member = member_resolve(member_id=member_id, key=member_key, actor=actor)
     rules = rules_current()
     account = PointsAccount.objects.filter(member=member).first() or PointsAccount(member=member)
     tier = account.override_tier if account.override_tier and (

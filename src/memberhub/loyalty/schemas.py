@@ -4,17 +4,32 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from ninja import Schema
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from memberhub.core.schemas import PlainOut, StrictSchema
+from memberhub.core.schemas import (
+    Fen,
+    Id,
+    Int,
+    Moment,
+    PlainOut,
+    PositivePoints,
+    Qty,
+    SignedPoints,
+    StrictSchema,
+)
 from memberhub.loyalty.programme import ProgrammeConfig
 
 
 class MemberRef(StrictSchema):
     """Name the member by `member_id`, or by `member`: a phone (any format), card code or member number."""
 
-    member_id: int | None = None
-    member: str | None = Field(default=None, max_length=40)
+    # documented as well as checked, so a client working from the OpenAPI document names one
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "anyOf": [{"required": ["member_id"], "properties": {"member_id": {"type": "integer"}}},
+                  {"required": ["member"], "properties": {"member": {"type": "string"}}}]})
+
+    member_id: Id | None = None
+    member: str | None = Field(default=None, min_length=1, max_length=40)
 
     @model_validator(mode="after")
     def _one(self) -> MemberRef:
@@ -23,24 +38,24 @@ class MemberRef(StrictSchema):
         return self
 
 
-class LineIn(StrictSchema):
+class PurchaseLineIn(StrictSchema):
     line_id: str | None = Field(default=None, max_length=40)
     sku: str = Field(default="", max_length=64)
     category: str = Field(default="", max_length=64)
-    qty: int = Field(default=1, ge=0, le=1_000_000)
-    unit_price_fen: int | None = Field(default=None, ge=0)
-    paid_fen: int = Field(ge=0, description="paid for the line after every discount (实付, fen)")
+    qty: Qty = 1
+    unit_price_fen: Fen | None = None
+    paid_fen: Fen = Field(description="paid for the line after every discount (实付, fen)")
 
 
 class PurchaseIn(StrictSchema):
-    member_id: int | None = None
+    member_id: Id | None = None
     member: str | None = Field(default=None, max_length=40, description="phone, card code or member number")
     channel: Literal["online", "offline"]
     order_no: str = Field(min_length=1, max_length=80)
     store: str | None = Field(default=None, max_length=32, description="store code")
-    at: datetime | None = None
-    paid_fen: int = Field(ge=0, description="total paid (fen)")
-    lines: list[LineIn] = Field(default_factory=list, max_length=500)
+    at: Moment | None = None
+    paid_fen: Fen = Field(description="total paid (fen)")
+    lines: list[PurchaseLineIn] = Field(default_factory=list, max_length=500)
     discounts: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
 
 
@@ -100,16 +115,16 @@ class BulkOut(Schema):
     items: list[BulkItemOut]
 
 
-class RefundIn(StrictSchema):
+class PurchaseRefundIn(StrictSchema):
     channel: Literal["online", "offline"]
     order_no: str = Field(min_length=1, max_length=80)
     refund_no: str = Field(min_length=1, max_length=80)
-    lines: dict[str, int] | None = Field(default=None, description="line_id → fen refunded; omit for the whole order")
-    at: datetime | None = None
+    lines: dict[str, Fen] | None = Field(default=None, description="line_id → fen refunded; omit for the whole order")
+    at: Moment | None = None
     reason: str = Field(default="", max_length=1000)
 
 
-class RefundOut(Schema):
+class PurchaseRefundOut(Schema):
     id: int
     purchase_id: int
     refund_no: str
@@ -120,23 +135,23 @@ class RefundOut(Schema):
     settlement: dict[str, int]
 
 
-class ClaimIn(MemberRef):
+class PurchaseClaimIn(MemberRef):
     channel: Literal["online", "offline"]
     order_no: str = Field(min_length=1, max_length=80)
-    paid_fen: int = Field(ge=0, description="the amount on the receipt, as proof")
+    paid_fen: Fen = Field(description="the amount on the receipt, as proof")
 
 
 class BasketLineIn(StrictSchema):
     line_id: str = Field(min_length=1, max_length=40)
     sku: str = Field(default="", max_length=64)
     category: str = Field(default="", max_length=64)
-    qty: int = Field(ge=0, le=1_000_000)
-    unit_price_fen: int = Field(ge=0)
+    qty: Qty
+    unit_price_fen: Fen
 
 
 class QuoteIn(MemberRef):
     lines: list[BasketLineIn] = Field(min_length=1, max_length=500)
-    at: datetime | None = None
+    at: Moment | None = None
 
 
 class QuoteLineOut(Schema):
@@ -164,7 +179,7 @@ class QuoteOut(Schema):
     redeem_max_deduction_fen: int
 
 
-class BalanceOut(Schema):
+class PointsBalanceOut(Schema):
     member_id: int
     balance: int = Field(description="sum of the ledger (pending included, expired excluded)")
     available: int
@@ -209,9 +224,9 @@ class ExpiringOut(Schema):
     lots: int | None = None
 
 
-class RedeemIn(MemberRef):
-    points: int = Field(gt=0)
-    order_fen: int | None = Field(default=None, ge=0, description="payable amount: redeem as cash, capped by policy")
+class PointsRedeemIn(MemberRef):
+    points: PositivePoints
+    order_fen: Fen | None = Field(default=None, description="payable amount: redeem as cash, capped by policy")
     reference: str = Field(default="", max_length=80)
     reason: str = Field(default="", max_length=1000)
 
@@ -224,8 +239,8 @@ class RedeemOut(Schema):
 
 
 class HoldIn(MemberRef):
-    points: int = Field(gt=0)
-    order_fen: int | None = Field(default=None, ge=0)
+    points: PositivePoints
+    order_fen: Fen | None = None
     reference: str = Field(default="", max_length=80)
 
 
@@ -240,7 +255,7 @@ class HoldOut(Schema):
 
 
 class AdjustmentIn(MemberRef):
-    points: int = Field(description="credit > 0, debit < 0")
+    points: SignedPoints = Field(description="credit > 0, debit < 0")
     reason: str = Field(min_length=1, max_length=1000)
 
 
@@ -263,7 +278,7 @@ class DecisionIn(StrictSchema):
 class ActionIn(StrictSchema):
     action: str = Field(min_length=1, max_length=40)
     reference: str = Field(default="", max_length=80)
-    at: datetime | None = None
+    at: Moment | None = None
 
 
 class ActionOut(Schema):
@@ -276,7 +291,7 @@ class ActionOut(Schema):
 
 class OverrideIn(StrictSchema):
     tier: str | None = Field(default=None, max_length=32, description="null removes the override")
-    ends_at: datetime | None = None
+    ends_at: Moment | None = None
     reason: str = Field(min_length=1, max_length=1000)
 
 
@@ -318,12 +333,12 @@ class ProgrammeOut(Schema):
 class ProgrammeIn(StrictSchema):
     config: ProgrammeConfig
     reason: str = Field(min_length=1, max_length=1000)
-    expected_version: int | None = None
+    expected_version: Int | None = None
 
 
 class WhatIfIn(StrictSchema):
     config: ProgrammeConfig
-    at: datetime | None = None
+    at: Moment | None = None
 
 
 class WhatIfOut(Schema):
@@ -342,7 +357,7 @@ class EvaluateOut(Schema):
     counts: dict[str, int]
 
 
-class ImportReportOut(Schema):
+class PurchaseImportReportOut(Schema):
     total: int
     created: int
     existing: int

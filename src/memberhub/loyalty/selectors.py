@@ -8,11 +8,12 @@ from typing import Any
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
+from memberhub.access import store_scope
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.domain.ledger_check import LedgerEntry, Violation, ledger_check
 from memberhub.domain.points_lots import BucketBy, Lot, expiry_buckets
-from memberhub.loyalty.members import member_resolve
+from memberhub.loyalty.members import member_resolve_in_scope
 from memberhub.loyalty.models import Hold, PointsAccount, PointsEntry, PointsLot
 from memberhub.loyalty.programme import rules_current
 from memberhub.members.models import Member
@@ -26,7 +27,7 @@ def points_summary(*, actor: Principal, member_id: int, now: datetime | None = N
     """The balance as the member sees it: available now, pending, held, owed."""
     actor.require(Cap.POINTS_READ)
     now = now or timezone.now()
-    member = member_resolve(member_id=member_id)
+    member = member_resolve_in_scope(actor=actor, member_id=member_id)
     account = _account(member)
     rules = rules_current()
     live = PointsLot.objects.filter(account_id=account.pk, remaining__gt=0) if account.pk else PointsLot.objects.none()
@@ -52,7 +53,7 @@ def statement(*, actor: Principal, member_id: int, kind: str | None = None, at_f
               at_to: datetime | None = None, rule: str | None = None) -> QuerySet[PointsEntry]:
     """The member's entries, newest first (paginate with core.pagination)."""
     actor.require(Cap.POINTS_READ)
-    member = member_resolve(member_id=member_id)
+    member = member_resolve_in_scope(actor=actor, member_id=member_id)
     qs = PointsEntry.objects.filter(account__member=member).select_related("purchase")
     if kind:
         qs = qs.filter(kind=kind)
@@ -68,7 +69,7 @@ def statement(*, actor: Principal, member_id: int, kind: str | None = None, at_f
 def balance_as_of(*, actor: Principal, member_id: int, at: datetime) -> dict[str, Any]:
     """The ledger balance at a past instant: the sum of every entry up to it."""
     actor.require(Cap.POINTS_READ)
-    member = member_resolve(member_id=member_id)
+    member = member_resolve_in_scope(actor=actor, member_id=member_id)
     total = PointsEntry.objects.filter(account__member=member, at__lte=at).aggregate(s=Sum("points"))["s"] or 0
     return {"member_id": member.pk, "at": at, "balance": total}
 
@@ -82,7 +83,7 @@ def expiring_member(*, actor: Principal, member_id: int, by: str = "month",
                     now: datetime | None = None) -> list[dict[str, Any]]:
     actor.require(Cap.POINTS_READ)
     now = now or timezone.now()
-    member = member_resolve(member_id=member_id)
+    member = member_resolve_in_scope(actor=actor, member_id=member_id)
     lots = [_lot(r) for r in PointsLot.objects.filter(account__member=member, remaining__gt=0,
                                                       expires_at__isnull=False)]
     buckets = expiry_buckets(lots=lots, now=now, by=BucketBy(by), timezone=rules_current().timezone)
@@ -94,7 +95,8 @@ def expiring_programme(*, actor: Principal, by: str = "month", until: datetime |
     """What expires when across the whole programme (by last valid day or month)."""
     actor.require(Cap.POINTS_READ)
     now = now or timezone.now()
-    qs = PointsLot.objects.filter(remaining__gt=0, expires_at__gt=now)
+    qs = PointsLot.objects.filter(remaining__gt=0, expires_at__gt=now,
+                                  **store_scope.home_store_filter(actor, "account__member__home_store_id"))
     if until:
         qs = qs.filter(expires_at__lte=until)
     # group by expiry instant in the database, then bucket the (few) distinct instants
@@ -104,8 +106,10 @@ def expiring_programme(*, actor: Principal, by: str = "month", until: datetime |
     return [{"period": b.period, "points": b.points} for b in buckets]
 
 
-def account_check(*, member_id: int, now: datetime | None = None) -> list[Violation]:
+def account_check(*, member_id: int, now: datetime | None = None, actor: Principal | None = None) -> list[Violation]:
     """Every broken ledger invariant of one account (empty = sound). No actor: an internal audit."""
+    if actor is not None:
+        store_scope.require_member_id(actor, member_id)
     account = PointsAccount.objects.filter(member_id=member_id).first()
     if account is None:
         return []

@@ -181,9 +181,9 @@ def tier_evaluate_account(*, member_id: int, rules: Rules, now: datetime | None,
 
 def tier_evaluate_member(*, actor: Principal, member_id: int, now: datetime | None = None) -> TierDecision:
     actor.require(Cap.TIERS_OVERRIDE)
-    from memberhub.loyalty.members import member_resolve
+    from memberhub.loyalty.members import member_resolve_in_scope
 
-    member = member_resolve(member_id=member_id)
+    member = member_resolve_in_scope(actor=actor, member_id=member_id)
     return tier_evaluate_account(member_id=member.pk, rules=rules_current(), now=now, actor=actor.label)
 
 
@@ -219,9 +219,9 @@ def tier_override(*, actor: Principal, member_id: int, tier: str | None, ends_at
     if ends_at is not None and ends_at <= now:
         raise ValidationFailed(_("The end date must be in the future."), code="override_end_in_past")
     from memberhub.loyalty.ledger import account_lock
-    from memberhub.loyalty.members import member_resolve
+    from memberhub.loyalty.members import member_resolve_in_scope
 
-    member = member_resolve(member_id=member_id)
+    member = member_resolve_in_scope(actor=actor, member_id=member_id)
     with transaction.atomic():
         account = account_lock(member.pk)
         before = {"tier": account.tier, "override_tier": account.override_tier,
@@ -263,10 +263,10 @@ def _gap(gap: Any, rules: Rules) -> dict[str, Any] | None:
 def tier_progress_get(*, actor: Principal, member_id: int, now: datetime | None = None) -> dict[str, Any]:
     """"Spend ¥X or make N more purchases before DATE to reach / keep 金卡"."""
     actor.require(Cap.POINTS_READ)
-    from memberhub.loyalty.members import member_resolve
+    from memberhub.loyalty.members import member_resolve_in_scope
 
     now = now or timezone.now()
-    member = member_resolve(member_id=member_id)
+    member = member_resolve_in_scope(actor=actor, member_id=member_id)
     rules = rules_current()
     account = PointsAccount.objects.filter(member=member).first() or PointsAccount(member=member)
     _known_tier(rules, account)
@@ -280,6 +280,9 @@ def tier_progress_get(*, actor: Principal, member_id: int, now: datetime | None 
 
 def tier_history(*, actor: Principal, member_id: int) -> list[TierChange]:
     actor.require(Cap.POINTS_READ)
+    from memberhub.access.store_scope import require_member_id
+
+    require_member_id(actor, member_id)
     return list(TierChange.objects.filter(account__member_id=member_id).order_by("-pk")[:200])
 
 

@@ -1,23 +1,21 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest
-from django.utils.translation import gettext_lazy as _
 from ninja import File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from memberhub.core.errors import PayloadTooLarge
+from memberhub.access import store_scope
 from memberhub.core.pagination import paginate
-from memberhub.core.schemas import ErrorOut, ReasonIn
-from memberhub.core.tabular import rows_from_file
-from memberhub.members import duplicates, imports, merge, privacy, selectors, services
+from memberhub.core.schemas import ERRORS as API_ERRORS
+from memberhub.core.schemas import Moment, ReasonIn
+from memberhub.imports import services as import_jobs
+from memberhub.imports.schemas import ImportJobOut
+from memberhub.members import duplicates, merge, privacy, selectors, services
 from memberhub.members.presenters import member_public
 from memberhub.members.schemas import (
     DuplicateOut,
-    ImportReportOut,
     MemberIn,
     MemberOut,
     MemberPage,
@@ -26,7 +24,8 @@ from memberhub.members.schemas import (
 )
 
 router = Router(tags=["members"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+IMPORTS_URL = "/api/v1/members/imports"
+ERRORS: dict[int, Any] = API_ERRORS
 
 
 class MemberFilters(Schema):
@@ -34,8 +33,8 @@ class MemberFilters(Schema):
     name: str | None = None
     store: str | None = None
     status: str | None = None
-    registered_from: datetime | None = None
-    registered_to: datetime | None = None
+    registered_from: Moment | None = None
+    registered_to: Moment | None = None
     birth_month: int | None = None
     cursor: str | None = None
     limit: int = 50
@@ -67,7 +66,9 @@ def member_list(request: HttpRequest, filters: Query[MemberFilters]) -> dict[str
 
 @router.get("/lookup", response={200: MemberOut, **ERRORS}, summary="Find a member by phone, card code or member number")
 def member_lookup(request: HttpRequest, key: str) -> dict[str, Any]:
-    return _out(request, selectors.member_lookup(actor=request.auth, key=key))  # type: ignore[attr-defined]
+    member = selectors.member_lookup(actor=request.auth, key=key)  # type: ignore[attr-defined]
+    # a member of another store, served here, is shown masked (access/store_scope.py)
+    return member_public(member, viewer=store_scope.member_viewer(request.auth, member.home_store_id))  # type: ignore[attr-defined]
 
 
 @router.get("/duplicates", response={200: list[DuplicateOut], **ERRORS}, summary="Likely duplicate members")
@@ -82,15 +83,19 @@ def member_merge(request: HttpRequest, body: MergeIn) -> dict[str, Any]:
     return _out(request, member)
 
 
-@router.post("/import", response={200: ImportReportOut, **ERRORS}, summary="Import members from CSV or Excel")
-def member_import(request: HttpRequest, file: File[UploadedFile]) -> dict[str, Any]:
-    if file.size and file.size > settings.MAX_IMPORT_BYTES:
-        raise PayloadTooLarge(_("The file is too large."))
-    report = imports.members_import(
-        actor=request.auth,  # type: ignore[attr-defined]
-        rows=rows_from_file(file.open("rb"), filename=file.name or ""),
-    )
-    return report.as_dict()
+@router.post("/import", response={202: ImportJobOut, **ERRORS},
+             summary="Import members from CSV or Excel (a background job: follow its url)")
+def member_import(request: HttpRequest, file: File[UploadedFile]) -> Status[dict[str, Any]]:
+    job = import_jobs.job_create(actor=request.auth, kind="members", fh=file.open("rb"),  # type: ignore[attr-defined]
+                                 filename=file.name or "", size=file.size)
+    return Status(202, import_jobs.job_out(job, IMPORTS_URL))
+
+
+@router.get("/imports/{job_id}", response={200: ImportJobOut, **ERRORS},
+            summary="A members import's progress and report")
+def member_import_get(request: HttpRequest, job_id: int) -> dict[str, Any]:
+    job = import_jobs.job_get(actor=request.auth, kind="members", job_id=job_id)  # type: ignore[attr-defined]
+    return import_jobs.job_out(job, IMPORTS_URL)
 
 
 @router.get("/{member_id}", response={200: MemberOut, **ERRORS}, summary="Read a member")

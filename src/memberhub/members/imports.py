@@ -7,7 +7,6 @@ number and a machine-readable reason.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -20,7 +19,7 @@ from django.utils import timezone
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.models import AuditEntry
-from memberhub.core.crypto import blind_index, encrypt
+from memberhub.core.crypto import blind_index, encrypt, keyed_digest
 from memberhub.core.errors import ApplicationError
 from memberhub.domain.member_identity import (
     IdentityError,
@@ -30,7 +29,7 @@ from memberhub.domain.member_identity import (
     phone_normalise,
 )
 from memberhub.members.models import Member, MemberConsent
-from memberhub.members.services import LIVE, ConsentInput, MemberInput, member_register
+from memberhub.members.services import HOLDING, ConsentInput, MemberInput, member_register
 from memberhub.stores.models import Store
 
 CHUNK = 1000
@@ -87,6 +86,11 @@ class ImportReport:
             "duplicate_in_file": self.duplicate_in_file, "rejected": self.rejected,
             "rejections": self.rejections, "rejections_truncated": self._listed > len(self.rejections),
         }
+
+
+def columns_missing(keys: list[str]) -> list[str]:
+    """The columns a members file cannot do without (by any of their names): the phone."""
+    return [] if set(keys) & set(ALIASES["phone"]) else ["phone"]
 
 
 def _pick(row: dict[str, Any], name: str) -> Any:
@@ -159,7 +163,8 @@ def _clean_row(number: int, row: dict[str, Any], report: ImportReport) -> _Clean
         "name": name, "gender": gender, "birthday": birthday, "birth_month": birthday.month if birthday else None,
         "source": Member.Source.IMPORT,
     }
-    fingerprint = hashlib.sha256(repr(sorted((k, _text(v)) for k, v in row.items())).encode()).hexdigest()
+    # keyed: the row holds the phone, ID number and name, which a plain hash would give away
+    fingerprint = keyed_digest(repr(sorted((k, _text(v)) for k, v in row.items())).encode(), purpose="import_row")
     return _Clean(number, values, consents, _text(_pick(row, "home_store")) or None, fingerprint)
 
 
@@ -195,7 +200,8 @@ def members_import(
 def _flush(actor: Principal, chunk: list[_Clean], stores: dict[str, Store], report: ImportReport) -> None:
     phones = [c.values["phone_index"] for c in chunk]
     emails = [c.values["email_index"] for c in chunk if c.values["email_index"]]
-    live = Member.objects.filter(status__in=LIVE)
+    # a merged member's phone and email belong to its survivor (services.HOLDING)
+    live = Member.objects.filter(status__in=HOLDING)
     existing_phones = set(live.filter(phone_index__in=phones).values_list("phone_index", flat=True))
     taken_emails = set(live.filter(email_index__in=emails).values_list("email_index", flat=True))
     now = timezone.now()

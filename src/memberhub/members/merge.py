@@ -49,8 +49,8 @@ def member_merge(*, actor: Principal, survivor_id: int, absorbed_id: int, reason
         absorbed_was_frozen = absorbed.status == Member.Status.FROZEN
         absorbed.status = Member.Status.MERGED
         absorbed.merged_into = survivor
-        absorbed.phone_index = None
-        absorbed.email_index = None
+        # its phone and email index stay: looked up by them, it resolves to the survivor
+        # (services.member_holding); leaving the live set releases them for the survivor's use
         # Every app moves its rows (each locking its own) before a member row is written: a
         # till's earn holds the account it locked, then takes KEY SHARE on the member for its
         # purchase, and writing a member row whose unique indexes change takes FOR UPDATE:
@@ -58,15 +58,17 @@ def member_merge(*, actor: Principal, survivor_id: int, absorbed_id: int, reason
         for hook in MERGE_HOOKS:
             hook(survivor, absorbed, actor)
 
-        absorbed.save()  # first, releasing its unique indexes, so the survivor may take its email
+        absorbed.save()  # first, leaving the live members' unique indexes, so the survivor may take its email
 
         for name in _FILLABLE:
             if not getattr(survivor, name) and name not in ("email_enc", "email_index"):
                 setattr(survivor, name, getattr(absorbed, name))
         if not survivor.email_enc and taken_email[0]:
             survivor.email_enc, survivor.email_index = taken_email
-        if absorbed_was_frozen:  # a freeze (e.g. for fraud) must not be escaped by merging
+        if absorbed_was_frozen and survivor.status != Member.Status.FROZEN:
+            # a freeze (e.g. for fraud) must not be escaped by merging
             survivor.status = Member.Status.FROZEN
+            survivor.frozen_at = timezone.now()
         survivor.registered_at = min(survivor.registered_at, absorbed.registered_at)
         survivor.save()
 

@@ -52,6 +52,7 @@ class Member(models.Model):
     registered_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     erased_at = models.DateTimeField(null=True, blank=True)
+    frozen_at = models.DateTimeField(null=True, blank=True)  # since when frozen (停卡); None when not frozen
     import_key = models.CharField(max_length=64, null=True, blank=True)  # row fingerprint of the import that made it
 
     class Meta:

@@ -7,6 +7,7 @@ from typing import Any
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.core.crypto import mask_email, mask_phone, mask_text
+from memberhub.core.idempotency import shows_member
 from memberhub.members.models import Member
 
 
@@ -22,6 +23,7 @@ def member_masked_pii(member: Member) -> dict[str, Any]:
 
 def member_public(member: Member, *, viewer: Principal) -> dict[str, Any]:
     whole = viewer.can(Cap.PII_READ)
+    shows_member(member.pk, unmasked=whole)  # an answer kept for replays: deleted when this member is erased
     pii = (
         {"phone": member.phone, "email": member.email, "address": member.address, "id_number": member.id_number}
         if whole

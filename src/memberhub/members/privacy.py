@@ -13,6 +13,7 @@ from memberhub.access.roles import Cap
 from memberhub.audit.models import AuditEntry
 from memberhub.audit.services import audit_record
 from memberhub.core.errors import NotFound, ValidationFailed
+from memberhub.core.idempotency import forget_member
 from memberhub.members.hooks import ERASE_HOOKS, EXPORT_HOOKS
 from memberhub.members.models import Member
 from memberhub.members.presenters import member_audit_view
@@ -38,11 +39,26 @@ def member_erase(*, actor: Principal, member_id: int, reason: str) -> Member:
         member.erased_at = timezone.now()
         member.save()
         member.consents.all().delete()
+        _absorbed_forget(member)
         for hook in ERASE_HOOKS:
             hook(member, actor)
+        forget_member(member.pk)  # answers kept for Idempotency-Key replays that show them
         audit_record(actor=actor, action="member.erase", target=member, before=before,
                      after={"status": member.status}, reason=reason)
     return member
+
+
+def _absorbed_forget(member: Member) -> None:
+    """The records merged into an erased member (and into those) held the same person's phone,
+    email and other data, and their indexes found this member: clear them too."""
+    ids = [member.pk]
+    while ids:
+        absorbed = list(Member.objects.filter(merged_into_id__in=ids).values_list("pk", flat=True))
+        Member.objects.filter(pk__in=absorbed).update(
+            phone_enc=None, phone_index=None, email_enc=None, email_index=None, address_enc=None,
+            id_number_enc=None, birthday=None, birth_month=None, import_key=None, name="",
+            gender=Member.Gender.UNKNOWN, erased_at=timezone.now())
+        ids = absorbed
 
 
 def member_export(*, actor: Principal, member_id: int) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Literal
 from ninja import Schema
 from pydantic import Field
 
-from memberhub.core.schemas import StrictSchema
+from memberhub.core.schemas import Id, StrictSchema
 
 Gender = Literal["unknown", "female", "male", "other"]
 Source = Literal["store", "online", "miniprogram", "import"]
@@ -80,8 +80,8 @@ class MemberPage(Schema):
 
 
 class MergeIn(StrictSchema):
-    survivor_id: int
-    absorbed_id: int
+    survivor_id: Id
+    absorbed_id: Id
     reason: str = Field(min_length=1, max_length=1000)
 
 
@@ -91,7 +91,7 @@ class DuplicateOut(Schema):
     members: list[MemberOut]
 
 
-class ImportReportOut(Schema):
+class MemberImportReportOut(Schema):
     total: int
     created: int
     existing: int

@@ -7,12 +7,13 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.access import lookup_guard
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.core.errors import NotFound, ValidationFailed
-from memberhub.domain.member_identity import luhn_valid, member_no_parse
+from memberhub.domain.member_identity import member_no_parse
 from memberhub.members.models import Member
-from memberhub.members.services import LIVE, phone_index_of
+from memberhub.members.services import LIVE, member_holding, phone_index_of, survivor_of
 
 
 def member_scope(actor: Principal) -> QuerySet[Member]:
@@ -31,22 +32,36 @@ def member_get(*, actor: Principal, member_id: int) -> Member:
 
 
 def member_lookup(*, actor: Principal, key: str) -> Member:
-    """Find a live member by what the till has: a phone (any format), a card code or a member number."""
+    """Find a live member by what the till has: a phone (any format), a card code or a member number.
+    Those of a merged member find the member it was merged into.
+
+    A member of another store is found too (by phone or card, what the member presents, not
+    by the sequential member number), so any store of the chain can serve them; the API
+    shows them masked (access/store_scope.py). A lookup by phone or email is audited and,
+    for a caller who sees phones masked, limited (access/lookup_guard.py)."""
+    actor.require(Cap.MEMBERS_READ)
     key = key.strip()
+    kind = lookup_guard.key_kind(key)
+    chain = Member.objects.select_related("home_store").prefetch_related("consents")
     qs = member_scope(actor).filter(status__in=LIVE)
-    member = None
-    if key.isdigit() and len(key) == 16 and luhn_valid(key):
-        member = qs.filter(card_code=key).first()
-    if member is None and (pk := member_no_parse(key)) is not None:
-        member = qs.filter(pk=pk).first()
-    if member is None:
-        try:
-            member = qs.filter(phone_index=phone_index_of(key)).first()
-        except ValidationFailed:  # not a phone either: fall through to not found
-            member = None
-    if member is None:
-        raise NotFound(_("No such member."), code="member_not_found")
-    return member
+
+    def find(key: str) -> Member | None:
+        member = None
+        if kind == "card":
+            found = chain.filter(card_code=key).first()
+            member = survivor_of(found) if found is not None else None
+        if member is None and (pk := member_no_parse(key)) is not None:
+            found = Member.objects.filter(pk=pk).first()
+            survivor = survivor_of(found) if found is not None else None
+            member = qs.filter(pk=survivor.pk).first() if survivor is not None else None
+        if member is None:
+            try:
+                member = member_holding("phone_index", phone_index_of(key))
+            except ValidationFailed:  # not a phone either: fall through to not found
+                member = None
+        return member
+
+    return lookup_guard.member_find(actor=actor, key=key, finder=find, where="members.lookup")
 
 
 def member_list(
@@ -62,8 +77,15 @@ def member_list(
 ) -> QuerySet[Member]:
     qs = member_scope(actor)
     qs = qs.filter(status=status) if status else qs.filter(status__in=LIVE)
-    if phone:
-        qs = qs.filter(phone_index=phone_index_of(phone))
+    if phone:  # a merged member's phone lists the member it was merged into
+        index = phone_index_of(phone)
+
+        def holder(_key: str) -> Member | None:
+            found = member_holding("phone_index", index)
+            return qs.filter(pk=found.pk).first() if found is not None else None
+
+        found = lookup_guard.guarded_find(actor=actor, key=phone, where="members.list", finder=holder)
+        qs = qs.filter(pk=found.pk) if found is not None else qs.none()
     if name:
         qs = qs.filter(name__icontains=name.strip())
     if store:

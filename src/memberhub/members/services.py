@@ -11,10 +11,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.access import store_scope
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
-from memberhub.core import events
+from memberhub.core import events, rows
 from memberhub.core.crypto import blind_index, encrypt
 from memberhub.core.errors import Conflict, NotFound, ValidationFailed
 from memberhub.domain.member_identity import (
@@ -24,6 +25,8 @@ from memberhub.domain.member_identity import (
     name_clean,
     phone_normalise,
 )
+from memberhub.domain.member_status import Act, frozen_extension, member_may
+from memberhub.members.hooks import UNFREEZE_HOOKS
 from memberhub.members.models import Member, MemberConsent
 from memberhub.members.presenters import member_audit_view
 from memberhub.stores.models import Store
@@ -87,21 +90,52 @@ def _store_for(actor: Principal, code: str | None) -> Store | None:
     return store_for_actor(actor=actor, code=code)
 
 
+# A merged member keeps its phone and email index (only live members are unique on them), so
+# what it was known by still finds the member it was merged into. Erasing that survivor clears
+# them (privacy.member_erase), so a merged member holds an index only while its survivor lives.
+HOLDING = (*LIVE, Member.Status.MERGED)
+
+
+def survivor_of(member: Member) -> Member | None:
+    """The live member a merged one ended in (following merges of merges); None when erased."""
+    seen = {member.pk}
+    while member.status == Member.Status.MERGED and member.merged_into_id and member.merged_into_id not in seen:
+        seen.add(member.merged_into_id)
+        member = Member.objects.select_related("home_store").get(pk=member.merged_into_id)
+    return member if member.status in LIVE else None
+
+
+def member_holding(index_field: str, value: str | None, *, exclude_pk: int | None = None) -> Member | None:
+    """Whose phone or email (by blind index) this is: the live member holding it, else the
+    survivor of a merged member that held it. `exclude_pk`: not this member (a member's own)."""
+    if not value:
+        return None
+    live_qs = Member.objects.filter(**{index_field: value}, status__in=LIVE)
+    live = (live_qs.exclude(pk=exclude_pk) if exclude_pk is not None else live_qs).first()
+    if live is not None:
+        return live
+    for merged in Member.objects.filter(**{index_field: value}, status=Member.Status.MERGED).order_by("-pk")[:5]:
+        survivor = survivor_of(merged)
+        if survivor is not None and survivor.pk != exclude_pk:
+            return survivor
+    return None
+
+
 def _taken(index_field: str, value: str, *, exclude_pk: int | None = None) -> Member | None:
-    qs = Member.objects.filter(**{index_field: value}, status__in=LIVE)
-    if exclude_pk is not None:
-        qs = qs.exclude(pk=exclude_pk)
-    return qs.first()
+    return member_holding(index_field, value, exclude_pk=exclude_pk)
 
 
-def _conflict(field_name: str, member: Member) -> Conflict:
+def _conflict(field_name: str, member: Member, actor: Principal) -> Conflict:
     code = "member_phone_taken" if field_name == "phone_index" else "member_email_taken"
     message = (
         _("A member with this phone number already exists.")
         if field_name == "phone_index"
         else _("A member with this email address already exists.")
     )
-    return Conflict(message, code=code, detail={"member_id": member.pk, "member_no": member.member_no})
+    # the existing member is named only to a caller who may act on them (access/store_scope.py)
+    detail = {"member_id": member.pk, "member_no": member.member_no} \
+        if store_scope.may_act_on_member(actor, member.home_store_id) else {}
+    return Conflict(message, code=code, detail=detail)
 
 
 def _consents_apply(member: Member, consents: tuple[ConsentInput, ...], now: datetime) -> None:
@@ -139,7 +173,8 @@ def _clean(data: MemberInput) -> dict[str, Any]:
 def member_register(
     *, actor: Principal, data: MemberInput, import_key: str | None = None, now: datetime | None = None
 ) -> Member:
-    """Register a member. The same phone in any format answers 409 with the existing member."""
+    """Register a member. The same phone in any format answers 409 with the existing member
+    (for the phone of a merged member: the member it was merged into, who holds it now)."""
     actor.require(Cap.MEMBERS_WRITE)
     values = _clean(data)
     store = _store_for(actor, data.home_store)
@@ -147,7 +182,7 @@ def member_register(
     with transaction.atomic():
         for index_field in ("phone_index", "email_index"):
             if values[index_field] and (existing := _taken(index_field, values[index_field])):
-                raise _conflict(index_field, existing)
+                raise _conflict(index_field, existing, actor)
         member = None
         for _attempt in range(5):  # a card-code collision is astronomically rare; retry anyway
             try:
@@ -159,7 +194,7 @@ def member_register(
             except IntegrityError:
                 for index_field in ("phone_index", "email_index"):
                     if values[index_field] and (existing := _taken(index_field, values[index_field])):
-                        raise _conflict(index_field, existing) from None
+                        raise _conflict(index_field, existing, actor) from None
         if member is None:
             raise Conflict(_("Could not allocate a card code; try again."), code="card_code_exhausted")
         _consents_apply(member, data.consents, now)
@@ -211,7 +246,7 @@ def member_update(*, actor: Principal, member_id: int, changes: dict[str, Any], 
         values = _clean(merged)
         for index_field in ("phone_index", "email_index"):
             if values[index_field] and (existing := _taken(index_field, values[index_field], exclude_pk=member.pk)):
-                raise _conflict(index_field, existing)
+                raise _conflict(index_field, existing, actor)
         if "home_store" in changes:
             store = _store_for(actor, changes["home_store"])
             member.home_store = store
@@ -227,20 +262,57 @@ def member_update(*, actor: Principal, member_id: int, changes: dict[str, Any], 
     return member
 
 
-def member_set_frozen(*, actor: Principal, member_id: int, frozen: bool, reason: str) -> Member:
+_REFUSALS = {
+    "member_frozen": _("This member is frozen."),
+    "member_merged": _("This member was merged into another."),
+    "member_erased": _("This member has been erased."),
+}
+_STATUS_SQL = f'SELECT "status", "merged_into_id" FROM "{Member._meta.db_table}" WHERE "id" = %s'
+
+
+def member_act_check(member_id: int, act: Act) -> None:
+    """Refuse `act` for a member whose status does not allow it (409 `member_frozen`, ...).
+
+    Inside the caller's transaction, after its own locks (the account, the wallet, ...): the
+    status is read under a KEY SHARE lock on the member row, which a freeze (FOR UPDATE on it)
+    waits for and which waits for a freeze, so an act either commits before the freeze or sees
+    it; never an earn or a spend booked after a freeze committed."""
+    sql = _STATUS_SQL + (" FOR KEY SHARE" if rows.vendor() == "postgresql" else "")
+    found = rows.one(sql, [member_id])
+    if found is None:
+        raise NotFound(_("No such member."), code="member_not_found")
+    refusal = member_may(found[0], act)
+    if refusal is not None:
+        detail = {"merged_into": found[1]} if refusal == "member_merged" else {}
+        raise Conflict(_REFUSALS.get(refusal, _("This member was erased or merged.")), code=refusal, detail=detail)
+
+
+def member_set_frozen(*, actor: Principal, member_id: int, frozen: bool, reason: str,
+                      now: datetime | None = None) -> Member:
+    """停卡 / 解冻. Frozen, the member can neither earn nor redeem (domain.member_status); on
+    unfreeze every app extends the member's unexpired time-limited entitlements (points lots,
+    coupons) by the time frozen, in this one transaction, audited with what moved."""
     actor.require(Cap.MEMBERS_FREEZE)
     if not reason.strip():
         raise ValidationFailed(_("A reason is required."), code="reason_required")
+    now = now or timezone.now()
     with transaction.atomic():
-        member = member_for_update(actor=actor, member_id=member_id)
+        member = member_for_update(actor=actor, member_id=member_id)  # FOR UPDATE: waits for acts in flight
         require_live(member)
         target = Member.Status.FROZEN if frozen else Member.Status.ACTIVE
         if member.status != target:
-            before = member.status
+            before = {"status": member.status, "frozen_at": member.frozen_at.isoformat() if member.frozen_at else None}
+            after: dict[str, Any] = {"status": target}
+            if not frozen and member.frozen_at is not None:
+                after["extended_by_seconds"] = int(
+                    frozen_extension(frozen_at=member.frozen_at, unfrozen_at=now).total_seconds())
+                for hook in UNFREEZE_HOOKS:
+                    after.update(hook(member, member.frozen_at, now, actor))
             member.status = target
-            member.save(update_fields=["status", "updated_at"])
+            member.frozen_at = now if frozen else None
+            member.save(update_fields=["status", "frozen_at", "updated_at"])
             audit_record(
                 actor=actor, action="member.freeze" if frozen else "member.unfreeze", target=member,
-                before={"status": before}, after={"status": target}, reason=reason,
+                before=before, after=after, reason=reason,
             )
     return member

@@ -11,11 +11,12 @@ from pydantic import Field
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
 from memberhub.core.errors import Conflict
-from memberhub.core.schemas import ErrorOut, StrictSchema
+from memberhub.core.schemas import ERRORS as API_ERRORS
+from memberhub.core.schemas import StrictSchema
 from memberhub.stores.models import Store
 
 router = Router(tags=["stores"])
-ERRORS: dict[int, Any] = {401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+ERRORS: dict[int, Any] = API_ERRORS
 
 
 class StoreIn(StrictSchema):

@@ -10,18 +10,19 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from memberhub.access.roles import Cap
+from memberhub.core import idempotency
 from memberhub.core.pagination import paginate
-from memberhub.core.schemas import ErrorOut, StrictSchema
+from memberhub.core.schemas import ERRORS as API_ERRORS
+from memberhub.core.schemas import ErrorOut, Fen, Int, Moment, PositiveFen, StrictSchema
 from memberhub.wallet import giftcards, selectors, services
 from memberhub.wallet.models import GiftCard, TopUpRule, WalletConfig
 
 router = Router(tags=["wallet"])
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
-Fen = Field(gt=0, le=services.MAX_AMOUNT_FEN)
+ERRORS: dict[int, Any] = {**API_ERRORS, 423: ErrorOut}  # 423: a gift card locked by wrong PINs
 Ref = Field(min_length=1, max_length=120)
 
 
-class BalanceOut(Schema):
+class WalletBalanceOut(Schema):
     member_id: int
     as_of: datetime | None
     principal_fen: int
@@ -44,37 +45,37 @@ class MovementOut(Schema):
 
 
 class StatementOut(Schema):
-    opening: BalanceOut | None
+    opening: WalletBalanceOut | None
     items: list[MovementOut]
     next_cursor: str | None
 
 
 class TopUpIn(StrictSchema):
-    amount_fen: int = Fen
+    amount_fen: PositiveFen
     payment_ref: str = Ref
     store: str | None = None
     channel: Literal["online", "offline"] = "offline"
 
 
 class SpendIn(StrictSchema):
-    amount_fen: int = Fen
+    amount_fen: PositiveFen
     order_no: str = Ref
     store: str | None = None
     channel: Literal["online", "offline"] = "offline"
     allow_partial: bool = False
 
 
-class RefundIn(StrictSchema):
+class WalletRefundIn(StrictSchema):
     order_no: str = Ref
-    amount_fen: int = Fen
+    amount_fen: PositiveFen
     refund_no: str = Ref
 
 
 class RuleIn(StrictSchema):
-    threshold_fen: int = Fen
-    bonus_fen: int = Field(ge=0, le=services.MAX_AMOUNT_FEN)
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    threshold_fen: PositiveFen
+    bonus_fen: Fen
+    valid_from: Moment | None = None
+    valid_until: Moment | None = None
 
 
 class RuleOut(Schema):
@@ -99,10 +100,10 @@ class ConfigOut(Schema):
 
 
 class GiftCardsIn(StrictSchema):
-    count: int = Field(ge=1, le=10_000)
-    amount_fen: int = Fen
+    count: Int = Field(ge=1, le=10_000)
+    amount_fen: PositiveFen
     batch_ref: str = Ref
-    expires_at: datetime | None = None
+    expires_at: Moment | None = None
 
 
 class GiftCardOut(Schema):
@@ -112,6 +113,7 @@ class GiftCardOut(Schema):
     status: str
     expires_at: datetime | None
     issued_at: datetime
+    pin_locked_at: datetime | None = None  # locked after too many wrong PINs: staff unlock it
 
 
 class GiftCardIssuedOut(GiftCardOut):
@@ -128,16 +130,20 @@ class GiftMovementOut(Schema):
 
 
 class GiftSpendIn(StrictSchema):
-    amount_fen: int = Fen
+    amount_fen: PositiveFen
     order_no: str = Ref
     store: str | None = None
     allow_partial: bool = False
     pin: str | None = Field(default=None, max_length=12)  # required unless the caller may waive it
 
 
+class UnlockIn(StrictSchema):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
 class StatementQuery(Schema):
-    date_from: datetime | None = None
-    date_to: datetime | None = None
+    date_from: Moment | None = None
+    date_to: Moment | None = None
     cursor: str | None = None
     limit: int = 50
 
@@ -178,6 +184,7 @@ def rule_update(request: HttpRequest, rule_id: int, body: RuleActiveIn) -> Any:
 @router.post("/gift-cards", response={201: list[GiftCardIssuedOut], **ERRORS},
              summary="Issue gift cards (礼品卡), each with its PIN shown once")
 def gift_cards_issue(request: HttpRequest, body: GiftCardsIn) -> Status[Any]:
+    idempotency.withhold("pin")  # never kept: a replay answers "pin": null, as a replayed batch does
     return Status(201, giftcards.gift_cards_issue(actor=_auth(request), **body.model_dump()))
 
 
@@ -197,15 +204,21 @@ def gift_card_spend(request: HttpRequest, code: str, body: GiftSpendIn) -> Any:
     return giftcards.gift_card_spend(actor=_auth(request), code=code, **body.model_dump())
 
 
+@router.post("/gift-cards/{code}/unlock", response={200: GiftCardOut, **ERRORS},
+             summary="Unlock a gift card locked by wrong PINs (with a reason)")
+def gift_card_unlock(request: HttpRequest, code: str, body: UnlockIn) -> GiftCard:
+    return giftcards.gift_card_unlock(actor=_auth(request), code=code, reason=body.reason)
+
+
 @router.post("/gift-cards/{code}/refund", response={200: GiftMovementOut, **ERRORS}, summary="Refund to a gift card")
-def gift_card_refund(request: HttpRequest, code: str, body: RefundIn) -> Any:
+def gift_card_refund(request: HttpRequest, code: str, body: WalletRefundIn) -> Any:
     return giftcards.gift_card_refund(actor=_auth(request), code=code, **body.model_dump())
 
 
 # --- a member's wallet -------------------------------------------------------------------
 
-@router.get("/{member_id}", response={200: BalanceOut, **ERRORS}, summary="Balance now, or as of a past moment")
-def wallet_balance(request: HttpRequest, member_id: int, as_of: datetime | None = None) -> dict[str, Any]:
+@router.get("/{member_id}", response={200: WalletBalanceOut, **ERRORS}, summary="Balance now, or as of a past moment")
+def wallet_balance(request: HttpRequest, member_id: int, as_of: Moment | None = None) -> dict[str, Any]:
     return selectors.wallet_balance(actor=_auth(request), member_id=member_id, as_of=as_of)
 
 
@@ -238,5 +251,5 @@ def wallet_spend(request: HttpRequest, member_id: int, body: SpendIn) -> Any:
 
 
 @router.post("/{member_id}/refund", response={201: MovementOut, **ERRORS}, summary="Refund a payment to the wallet")
-def wallet_refund(request: HttpRequest, member_id: int, body: RefundIn) -> Status[Any]:
+def wallet_refund(request: HttpRequest, member_id: int, body: WalletRefundIn) -> Status[Any]:
     return Status(201, services.wallet_refund(actor=_auth(request), member_id=member_id, **body.model_dump()))

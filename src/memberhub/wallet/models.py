@@ -43,6 +43,8 @@ class WalletMovement(models.Model):
     principal_after_fen = models.BigIntegerField()
     bonus_after_fen = models.BigIntegerField()
     ref = models.CharField(max_length=120)  # payment ref / order no / refund no
+    # a payment's amount as asked (a partial one draws less): a replay of its order number must ask the same
+    requested_fen = models.BigIntegerField(null=True, blank=True)
     original = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="refunds")
     rule_id = models.CharField(max_length=40, blank=True)
     channel = models.CharField(max_length=10, blank=True)
@@ -98,6 +100,8 @@ class GiftCard(models.Model):
     batch_ref = models.CharField(max_length=120, blank=True)
     # keyed HMAC of code and PIN (core.crypto.blind_index); empty for cards issued before PINs
     pin_hash = models.CharField(max_length=64, blank=True)
+    pin_failures = models.PositiveIntegerField(default=0)  # refused PINs since the last right one or unlock
+    pin_locked_at = models.DateTimeField(null=True, blank=True)  # locked: refuses every PIN until unlocked
 
     class Meta:
         constraints = [
@@ -118,6 +122,7 @@ class GiftCardMovement(models.Model):
     amount_fen = models.BigIntegerField()
     balance_after_fen = models.BigIntegerField()
     ref = models.CharField(max_length=120)
+    requested_fen = models.BigIntegerField(null=True, blank=True)  # as on WalletMovement
     original = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="refunds")
     store = models.ForeignKey("stores.Store", null=True, blank=True, on_delete=models.PROTECT)
     actor_label = models.CharField(max_length=150)

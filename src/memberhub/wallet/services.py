@@ -11,28 +11,35 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from memberhub.access import store_scope
 from memberhub.access.principal import Principal
 from memberhub.access.roles import Cap
 from memberhub.audit.services import audit_record
 from memberhub.core.errors import Conflict, NotFound, ValidationFailed
 from memberhub.domain import wallet as rules
+from memberhub.domain.member_status import Act
 from memberhub.members.models import Member
+from memberhub.members.services import member_act_check
 from memberhub.stores.models import Store
 from memberhub.stores.selectors import store_for_actor
 from memberhub.wallet.models import TopUpRule, Wallet, WalletConfig, WalletMovement
 
-MAX_AMOUNT_FEN = 10**10  # 1 亿元: a typo guard, not a business limit
+MAX_AMOUNT_FEN = settings.MAX_AMOUNT_FEN  # 1 亿元 by default: a typo guard, not a business limit (core/schemas.py)
 
 
-def _member(actor: Principal, member_id: int, *, spending: bool = False, scoped: bool = False) -> Member:
+def _member(actor: Principal, member_id: int, *, spending: bool = False, scoped: bool = False,
+            at_store: Store | None = None) -> Member:
     member = Member.objects.filter(pk=member_id).only("status", "home_store_id").first()
-    # a store-scoped caller tops up and spends only for members of its stores, as it reads
-    if member is None or (scoped and not actor.sees_store(member.home_store_id)):
+    # a store-scoped caller tops up and spends for members of its stores, or for anyone at one
+    # of its stores (access/store_scope.py)
+    if member is None or (scoped and not store_scope.may_serve(actor, member.home_store_id,
+                                                               at_store.pk if at_store else None)):
         raise NotFound(_("No such member."), code="member_not_found")
     if member.status in (Member.Status.ERASED, Member.Status.MERGED):
         raise Conflict(_("This member was erased or merged."), code="member_not_live")
@@ -64,13 +71,17 @@ def wallet_locked(member_id: int) -> Wallet:
     return wallet
 
 
-def wallet_locked_live(member_id: int) -> Wallet:
+def wallet_locked_live(member_id: int, act: Act | None = None) -> Wallet:
     """`wallet_locked` for a member checked as live before the transaction: checked again
     under the lock, as a merge (which empties the absorbed wallet into the survivor's) or an
-    erasure may have committed meanwhile, and money must not be booked on a merged member."""
+    erasure may have committed meanwhile, and money must not be booked on a merged member.
+    With `act` (a top-up or a payment) the member's status must allow it: a freeze that
+    committed meanwhile refuses it (409 `member_frozen`, `member_act_check`)."""
     wallet = wallet_locked(member_id)
     if Member.objects.filter(pk=member_id, status__in=(Member.Status.ERASED, Member.Status.MERGED)).exists():
         raise Conflict(_("This member was erased or merged."), code="member_not_live")
+    if act is not None:
+        member_act_check(member_id, act)
     return wallet
 
 
@@ -81,7 +92,7 @@ def draw_order() -> rules.DrawOrder:
 
 def _move(wallet: Wallet, *, kind: str, principal: int, bonus: int, ref: str, actor: Principal,
           now: datetime, store: Store | None = None, channel: str = "", rule_id: str = "",
-          original: WalletMovement | None = None) -> WalletMovement:
+          original: WalletMovement | None = None, requested_fen: int | None = None) -> WalletMovement:
     """Apply a signed change to both buckets and append its movement."""
     moved = Wallet.objects.filter(pk=wallet.pk, principal_fen__gte=-principal, bonus_fen__gte=-bonus).update(
         principal_fen=F("principal_fen") + principal, bonus_fen=F("bonus_fen") + bonus, updated_at=now)
@@ -90,12 +101,28 @@ def _move(wallet: Wallet, *, kind: str, principal: int, bonus: int, ref: str, ac
     wallet.refresh_from_db(fields=["principal_fen", "bonus_fen"])
     return WalletMovement.objects.create(
         wallet=wallet, kind=kind, principal_fen=principal, bonus_fen=bonus, principal_after_fen=wallet.principal_fen,
-        bonus_after_fen=wallet.bonus_fen, ref=ref, original=original, rule_id=rule_id, channel=channel, store=store,
+        bonus_after_fen=wallet.bonus_fen, ref=ref, requested_fen=requested_fen, original=original, rule_id=rule_id, channel=channel, store=store,
         actor_label=actor.label, at=now)
 
 
 def _replayed(wallet: Wallet, kind: str, ref: str) -> WalletMovement | None:
     return WalletMovement.objects.filter(wallet=wallet, kind=kind, ref=ref).first()
+
+
+def replay_check(*, requested_fen: int, asked_fen: int, order_no: str | None = None,
+                 original_ref: str | None = None) -> None:
+    """A reference (payment ref, order number, refund number) names one effect: used again for
+    another amount (or a refund for another order) it is refused, 409 `ref_reused`, as a
+    top-up is, never answered with the first movement as if it were the same request."""
+    if requested_fen != asked_fen or (order_no is not None and original_ref != order_no):
+        raise Conflict(_("This reference was already used for another amount or order."), code="ref_reused",
+                       detail={"amount_fen": requested_fen})
+
+
+def _spend_asked(movement: WalletMovement) -> int:
+    # rows from before requested_fen was kept: a payment that was not partial drew what it asked
+    drawn = -(movement.principal_fen + movement.bonus_fen)
+    return movement.requested_fen if movement.requested_fen is not None else drawn
 
 
 def _ref(ref: str) -> str:
@@ -112,10 +139,10 @@ def wallet_topup(*, actor: Principal, member_id: int, amount_fen: int, payment_r
     _amount(amount_fen)
     ref = _ref(payment_ref)
     now = now or timezone.now()
-    _member(actor, member_id, spending=True, scoped=True)
     the_store = _store(actor, store)
+    _member(actor, member_id, spending=True, scoped=True, at_store=the_store)
     with transaction.atomic():
-        wallet = wallet_locked_live(member_id)
+        wallet = wallet_locked_live(member_id, Act.STORED_VALUE)
         if (done := _replayed(wallet, WalletMovement.Kind.TOPUP, ref)) is not None:
             if done.principal_fen != amount_fen:
                 raise Conflict(_("This payment reference was used for another amount."), code="ref_reused")
@@ -139,11 +166,12 @@ def wallet_spend(*, actor: Principal, member_id: int, amount_fen: int, order_no:
     _amount(amount_fen)
     ref = _ref(order_no)
     now = now or timezone.now()
-    _member(actor, member_id, spending=True, scoped=True)
     the_store = _store(actor, store)
+    _member(actor, member_id, spending=True, scoped=True, at_store=the_store)
     with transaction.atomic():
-        wallet = wallet_locked_live(member_id)
+        wallet = wallet_locked_live(member_id, Act.STORED_VALUE)
         if (done := _replayed(wallet, WalletMovement.Kind.SPEND, ref)) is not None:
+            replay_check(requested_fen=_spend_asked(done), asked_fen=amount_fen)
             return done
         draw = rules.wallet_draw(balance=rules.WalletBalance(principal_fen=wallet.principal_fen,
                                                              bonus_fen=wallet.bonus_fen),
@@ -152,7 +180,7 @@ def wallet_spend(*, actor: Principal, member_id: int, amount_fen: int, order_no:
             raise Conflict(_("The balance is too low."), code="insufficient_balance",
                            detail={"amount_fen": amount_fen, "balance_fen": 0, "missing_fen": amount_fen})
         movement = _move(wallet, kind=WalletMovement.Kind.SPEND, principal=-draw.principal_fen, bonus=-draw.bonus_fen,
-                         ref=ref, actor=actor, now=now, store=the_store, channel=channel)
+                         ref=ref, actor=actor, now=now, store=the_store, channel=channel, requested_fen=amount_fen)
         audit_record(actor=actor, action="wallet.spend", target=wallet,
                      after={"principal_fen": -draw.principal_fen, "bonus_fen": -draw.bonus_fen, "ref": ref})
     return movement
@@ -165,12 +193,18 @@ def wallet_refund(*, actor: Principal, member_id: int, order_no: str, amount_fen
     _amount(amount_fen)
     ref = _ref(refund_no)
     now = now or timezone.now()
-    _member(actor, member_id)
+    member = _member(actor, member_id)
     with transaction.atomic():
         wallet = wallet_locked_live(member_id)
-        if (done := _replayed(wallet, WalletMovement.Kind.REFUND, ref)) is not None:
-            return done
         spend = WalletMovement.objects.filter(wallet=wallet, kind=WalletMovement.Kind.SPEND, ref=order_no).first()
+        # a payment is its store's (else the member's home store's): another store's is not found
+        if not store_scope.may_act_on_record(actor, spend.store_id if spend else None, member.home_store_id):
+            raise NotFound(_("No such member."), code="member_not_found") if spend is None else \
+                NotFound(_("No wallet payment for this order."), code="payment_not_found")
+        if (done := _replayed(wallet, WalletMovement.Kind.REFUND, ref)) is not None:
+            replay_check(requested_fen=done.principal_fen + done.bonus_fen, asked_fen=amount_fen, order_no=order_no,
+                         original_ref=done.original.ref if done.original is not None else None)
+            return done
         if spend is None:
             raise NotFound(_("No wallet payment for this order."), code="payment_not_found")
         before = [(m.principal_fen, m.bonus_fen) for m in spend.refunds.all()]

@@ -10,9 +10,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from memberhub.access.principal import Principal
+from memberhub.console.pages import staff_page
 from memberhub.core.errors import NotFound, ValidationFailed
 from memberhub.core.pagination import paginate
-from memberhub.console.pages import staff_page
 from memberhub.coupons import selectors as coupon_selectors
 from memberhub.loyalty import selectors as loyalty_selectors
 from memberhub.loyalty import tiering

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
-from memberhub.domain.clv._fitting import FloatArray, as_float_array, collapse, maximise, standard_errors
+from memberhub.domain.clv._fitting import FloatArray, as_float_array, assess, collapse, maximise, penalised
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,13 @@ class BgNbdFit:
     n_distinct: int
     converged: bool
     iterations: int
+    penalty: float = 0.0  # L2 penalty on the log-parameters (0: plain maximum likelihood)
+    degenerate_reason: str = ""  # why the fit is unusable; "" when it is usable
+    regularised_because: str = ""  # why the plain fit was not used (see _fitting.fit_or_regularise)
+
+    @property
+    def degenerate(self) -> bool:
+        return bool(self.degenerate_reason)
 
     def p_alive(self, x: object, t_x: object, T: object) -> FloatArray:
         p = self.params
@@ -149,8 +156,9 @@ class BgNbdFit:
         return float((a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp))
 
 
-def fit(x: object, t_x: object, T: object, *, weights: object | None = None) -> BgNbdFit:
-    """Maximum-likelihood BG/NBD fit (L-BFGS-B in log-parameters, analytic gradient)."""
+def fit(x: object, t_x: object, T: object, *, weights: object | None = None, penalty: float = 0.0) -> BgNbdFit:
+    """Maximum-likelihood BG/NBD fit (L-BFGS-B in log-parameters, analytic gradient); with
+    `penalty`, penalised by penalty * |log params - log start|^2 (see _fitting.penalised)."""
     xa, txa, Ta = as_float_array(x, "x"), as_float_array(t_x, "t_x"), as_float_array(T, "T")
     _check(xa, txa, Ta)
     w = None if weights is None else as_float_array(weights, "weights")
@@ -161,17 +169,20 @@ def fit(x: object, t_x: object, T: object, *, weights: object | None = None) -> 
     # whatever the time unit (days or weeks) of the data.
     rate = max(float(np.average(xa, weights=w)) / max(float(np.average(Ta, weights=w)), 1e-9), 1e-6)
     x0 = np.log(np.array([1.0, 1.0 / rate, 1.0, 1.0]))
-    opt = maximise(obj, x0, analytic=True)
-    se = standard_errors(obj, opt.log_params, obj.W, analytic=True)
+    target = penalised(obj, x0, penalty, analytic=True)
+    opt = maximise(target, x0, analytic=True)
+    check = assess(target, opt.log_params, x0, obj.W, ("r", "alpha", "a", "b"), analytic=True)
     r, alpha, a, b = np.exp(opt.log_params)
     return BgNbdFit(
         params=BgNbdParams(float(r), float(alpha), float(a), float(b)),
-        log_likelihood=-opt.mean_neg_ll * obj.W,
-        std_errors=BgNbdParams(*(float(v) for v in se)),
+        log_likelihood=-obj.value(opt.log_params) * obj.W,
+        std_errors=BgNbdParams(*(float(v) for v in check.std_errors)),
         n_customers=int(round(obj.W)),
         n_distinct=len(data.weights),
         converged=opt.converged,
         iterations=opt.iterations,
+        penalty=penalty,
+        degenerate_reason=check.degenerate_reason,
     )
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma, gammaln
 
-from memberhub.domain.clv._fitting import FloatArray, as_float_array, collapse, maximise, standard_errors
+from memberhub.domain.clv._fitting import FloatArray, as_float_array, assess, collapse, maximise, penalised
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,13 @@ class GammaGammaFit:
     n_customers: int
     converged: bool
     iterations: int
+    penalty: float = 0.0  # L2 penalty on the log-parameters (0: plain maximum likelihood)
+    degenerate_reason: str = ""  # why the fit is unusable; "" when it is usable
+    regularised_because: str = ""  # why the plain fit was not used (see _fitting.fit_or_regularise)
+
+    @property
+    def degenerate(self) -> bool:
+        return bool(self.degenerate_reason)
 
     @property
     def population_mean(self) -> float:
@@ -106,7 +113,7 @@ class GammaGammaFit:
         return np.asarray((p.gamma + xa * za) * p.p / (p.p * xa + p.q - 1), dtype=np.float64)
 
 
-def fit(x: object, zbar: object, *, weights: object | None = None) -> GammaGammaFit:
+def fit(x: object, zbar: object, *, weights: object | None = None, penalty: float = 0.0) -> GammaGammaFit:
     """Fit on customers with x > 0 and zbar > 0 (others carry no spend information and are skipped)."""
     xa, za = as_float_array(x, "x"), as_float_array(zbar, "zbar")
     if len(xa) != len(za):
@@ -121,14 +128,17 @@ def fit(x: object, zbar: object, *, weights: object | None = None) -> GammaGamma
     # Moment-style start: p = 1, q = 2 puts the population mean spend at gamma.
     mean_spend = float(np.average(za[keep], weights=w[keep]))
     x0 = np.log(np.array([1.0, 2.0, mean_spend]))
-    opt = maximise(obj, x0, analytic=True)
-    se = standard_errors(obj, opt.log_params, obj.W, analytic=True)
+    target = penalised(obj, x0, penalty, analytic=True)
+    opt = maximise(target, x0, analytic=True)
+    check = assess(target, opt.log_params, x0, obj.W, ("p", "q", "gamma"), analytic=True)
     p, q, g = np.exp(opt.log_params)
     return GammaGammaFit(
         params=GammaGammaParams(float(p), float(q), float(g)),
-        log_likelihood=-opt.mean_neg_ll * obj.W,
-        std_errors=GammaGammaParams(*(float(v) for v in se)),
+        log_likelihood=-obj.value(opt.log_params) * obj.W,
+        std_errors=GammaGammaParams(*(float(v) for v in check.std_errors)),
         n_customers=int(round(obj.W)),
         converged=opt.converged,
         iterations=opt.iterations,
+        penalty=penalty,
+        degenerate_reason=check.degenerate_reason,
     )

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, gammaln
 
-from memberhub.domain.clv._fitting import FloatArray, as_float_array, collapse, maximise, standard_errors
+from memberhub.domain.clv._fitting import FloatArray, as_float_array, assess, collapse, maximise, penalised
 from memberhub.domain.clv._hyp import hyp2f1_one
 from memberhub.domain.clv.bgnbd import _check
 
@@ -88,6 +88,13 @@ class ParetoNbdFit:
     n_distinct: int
     converged: bool
     iterations: int
+    penalty: float = 0.0  # L2 penalty on the log-parameters (0: plain maximum likelihood)
+    degenerate_reason: str = ""  # why the fit is unusable; "" when it is usable
+    regularised_because: str = ""  # why the plain fit was not used (see _fitting.fit_or_regularise)
+
+    @property
+    def degenerate(self) -> bool:
+        return bool(self.degenerate_reason)
 
     def p_alive(self, x: object, t_x: object, T: object) -> FloatArray:
         xa, txa, Ta = as_float_array(x, "x"), as_float_array(t_x, "t_x"), as_float_array(T, "T")
@@ -105,7 +112,7 @@ class ParetoNbdFit:
         return np.asarray(scale * bracket * self.p_alive(xa, txa, Ta), dtype=np.float64)
 
 
-def fit(x: object, t_x: object, T: object, *, weights: object | None = None) -> ParetoNbdFit:
+def fit(x: object, t_x: object, T: object, *, weights: object | None = None, penalty: float = 0.0) -> ParetoNbdFit:
     """Maximum-likelihood Pareto/NBD fit (L-BFGS-B in log-parameters, central-difference gradient)."""
     xa, txa, Ta = as_float_array(x, "x"), as_float_array(t_x, "t_x"), as_float_array(T, "T")
     _check(xa, txa, Ta)
@@ -121,15 +128,18 @@ def fit(x: object, t_x: object, T: object, *, weights: object | None = None) -> 
     rate = max(float(np.average(xa, weights=w)) / max(float(np.average(Ta, weights=w)), 1e-9), 1e-6)
     mean_T = max(float(np.average(Ta, weights=w)), 1e-9)
     x0 = np.log(np.array([1.0, 1.0 / rate, 1.0, mean_T]))
-    opt = maximise(objective, x0, analytic=False)
-    se = standard_errors(objective, opt.log_params, W)
+    target = penalised(objective, x0, penalty, analytic=False)
+    opt = maximise(target, x0, analytic=False)
+    check = assess(target, opt.log_params, x0, W, ("r", "alpha", "s", "beta"), analytic=False)
     r, alpha, s, beta = np.exp(opt.log_params)
     return ParetoNbdFit(
         params=ParetoNbdParams(float(r), float(alpha), float(s), float(beta)),
-        log_likelihood=-opt.mean_neg_ll * W,
-        std_errors=ParetoNbdParams(*(float(v) for v in se)),
+        log_likelihood=-objective(opt.log_params) * W,
+        std_errors=ParetoNbdParams(*(float(v) for v in check.std_errors)),
         n_customers=int(round(W)),
         n_distinct=len(data.weights),
         converged=opt.converged,
         iterations=opt.iterations,
+        penalty=penalty,
+        degenerate_reason=check.degenerate_reason,
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from memberhub.access.principal import system_principal
@@ -113,7 +114,9 @@ def _summary(console: Console, run: AnalyticsRun) -> None:
         if fit:
             params = ", ".join(f"{k}={v:.4g}" for k, v in fit["params"].items() if v is not None)
             console.print(f"{fit['name']}: {params}  (log-likelihood {fit['log_likelihood']:.2f}, "
-                          f"converged: {fit['converged']})")
+                          f"converged: {fit['converged']}, fit: {fit.get('status', 'ok')})")
+    for warning in run.fitted.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     table = Table("segment", "members")
     for name, n in c.get("segments", {}).items():
         table.add_row(name, str(n))

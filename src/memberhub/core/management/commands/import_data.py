@@ -9,12 +9,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from memberhub.access.principal import system_principal
 from memberhub.core.errors import ApplicationError
-from memberhub.core.tabular import open_path, rows_from_file
+from memberhub.core.tabular import open_path
 
-IMPORTERS = {
-    "members": "memberhub.members.imports.members_import",
-    "orders": "memberhub.loyalty.imports.orders_import",
-}
+KINDS = ("members", "orders")  # memberhub.imports.services.KINDS
 
 
 def _count_rows(path: Path) -> int | None:
@@ -28,18 +25,17 @@ class Command(BaseCommand):
     help = "Import members (and, as they land, orders) from a CSV or Excel file."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("kind", choices=sorted(IMPORTERS))
+        parser.add_argument("kind", choices=KINDS)
         parser.add_argument("file", type=Path)
         parser.add_argument("--report", type=Path, help="write the full report (rejected rows) as JSON here")
         parser.add_argument("--quiet", action="store_true")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        from django.utils.module_loading import import_string
+        from memberhub.imports.services import import_run
 
         path: Path = opts["file"]
         if not path.is_file():
             raise CommandError(f"No such file: {path}")
-        importer = import_string(IMPORTERS[opts["kind"]])
         total = _count_rows(path)
         try:
             with open_path(path) as fh, Progress(
@@ -47,13 +43,11 @@ class Command(BaseCommand):
                 disable=opts["quiet"], transient=True,
             ) as bar:
                 task = bar.add_task("rows", total=total)
-                report = importer(
-                    actor=system_principal(), rows=rows_from_file(fh, filename=path.name),
-                    progress=lambda n: bar.update(task, completed=n),
-                )
+                # the same service as an uploaded import's job, in the foreground
+                data = import_run(actor=system_principal(), kind=opts["kind"], fh=fh, filename=path.name,
+                                  progress=lambda n: bar.update(task, completed=n))
         except ApplicationError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from None
-        data = report.as_dict()
         if opts["report"]:
             opts["report"].write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
         summary = {k: v for k, v in data.items() if k not in ("rejections",)}

@@ -31,6 +31,10 @@ class Command(BaseCommand):
             from memberhub.core.demo import demo_load
 
             demo_load(out=self.stdout)
+        from memberhub.loyalty.checks import programme_valid
+
+        for problem in programme_valid():  # served anyway, so it can be corrected; earning answers 503
+            self.stderr.write(f"ERROR {problem.msg}\n  HINT {problem.hint}")
         from memberhub.core.server import serve
 
         workers, threads = server_shape(sqlite=settings.DATABASE_VENDOR == "sqlite", cpus=os.cpu_count() or 1)

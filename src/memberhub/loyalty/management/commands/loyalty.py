@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from memberhub.access.principal import system_principal
 from memberhub.core.errors import ApplicationError
-from memberhub.core.tabular import open_path, rows_from_file
+from memberhub.core.tabular import open_path
 
 
 class Command(BaseCommand):
@@ -34,7 +34,7 @@ class Command(BaseCommand):
 
             self.stdout.write(json.dumps(nightly(), default=str))
             return
-        from memberhub.loyalty.imports import orders_import
+        from memberhub.imports.services import import_run
 
         path: Path = opts["file"]
         if not path.is_file():
@@ -43,12 +43,11 @@ class Command(BaseCommand):
             with open_path(path) as fh, Progress(TextColumn("[bold]importing"), BarColumn(), MofNCompleteColumn(),
                                                  TimeElapsedColumn(), disable=opts["quiet"], transient=True) as bar:
                 task = bar.add_task("rows", total=None)
-                report = orders_import(actor=system_principal(), rows=rows_from_file(fh, filename=path.name),
-                                       progress=lambda n: bar.update(task, completed=n),
-                                       create_members=opts["create_members"], source=opts["source"])
+                data = import_run(actor=system_principal(), kind="orders", fh=fh, filename=path.name,
+                                  options={"create_members": opts["create_members"], "source": opts["source"]},
+                                  progress=lambda n: bar.update(task, completed=n))
         except ApplicationError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from None
-        data = report.as_dict()
         if opts["report"]:
             opts["report"].write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
         self.stdout.write(json.dumps({k: v for k, v in data.items() if k != "rejections"}, ensure_ascii=False))

@@ -1,0 +1,1 @@
+"""Imports of members and purchases uploaded over the API, run as background jobs."""
