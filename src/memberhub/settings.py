@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     # ninja's own Swagger UI files and template (with `{% static %}`): the API docs page works
     # on a closed network; without the app ninja renders a page that loads them from a CDN
     "ninja",
+    "django_htmx",
     "memberhub.core",
     "memberhub.stores",
     "memberhub.access",
@@ -121,6 +122,7 @@ INSTALLED_APPS = [
     "memberhub.checkout",
     "memberhub.analytics",
     "memberhub.imports",
+    "memberhub.console",
 ]
 
 # Session, CSRF, authentication and messages are Django's, stepping aside for a request to
@@ -139,6 +141,7 @@ MIDDLEWARE = [
     "memberhub.core.middleware.CsrfViewMiddleware",
     "memberhub.core.middleware.AuthenticationMiddleware",
     "memberhub.core.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "memberhub.core.http.ApiErrorEnvelopeMiddleware",
     "memberhub.core.idempotency.IdempotencyMiddleware",
@@ -158,6 +161,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "memberhub.console.context.console",
             ],
         },
     },

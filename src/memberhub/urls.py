@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.shortcuts import redirect
-from django.urls import path
+from django.urls import include, path
 
 from memberhub.api import api
 from memberhub.core.health import healthz, readyz
@@ -16,6 +16,7 @@ urlpatterns = [
     path("readyz", readyz),
     path("metrics", metrics_view),
     path("admin/", admin.site.urls),
+    path("console/", include("memberhub.console.urls")),
     path("api/v1/", api.urls),
     path("api/<path:rest>", api_not_found),  # last: only what no API route matched
 ]

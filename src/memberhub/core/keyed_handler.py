@@ -37,6 +37,7 @@ SKIPPED = {
     "memberhub.core.middleware.CsrfViewMiddleware": "steps aside for a keyed API request",
     "memberhub.core.middleware.AuthenticationMiddleware": "steps aside for a keyed API request",
     "memberhub.core.middleware.MessageMiddleware": "steps aside for a keyed API request",
+    "django_htmx.middleware.HtmxMiddleware": "tells pages an htmx request; the API has none",
     "memberhub.core.idempotency.IdempotencyMiddleware": "acts only on an Idempotency-Key header",
 }
 
