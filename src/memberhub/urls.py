@@ -11,7 +11,7 @@ handler500 = "memberhub.core.http.server_error"
 
 
 urlpatterns = [
-    path("", lambda request: redirect("/api/v1/docs")),
+    path("", lambda request: redirect("/console/")),  # people start at the console
     path("healthz", healthz),
     path("readyz", readyz),
     path("metrics", metrics_view),
