@@ -220,6 +220,9 @@ TABLE: dict[str, Refuse | Serve | str] = {
     "GET /stores": "lists the caller's stores only (test_store_scope.py)",
     "POST /stores": CHAIN,
     "GET /audit": "refused to a store-scoped caller (test_store_scope.py)",
+    "GET /events/dead": CHAIN + " (the event outbox; events:manage, admin only: tests/core/test_outbox.py)",
+    "GET /events/deliveries": CHAIN + " (the event outbox; events:manage, admin only)",
+    "POST /events/dead/{delivery_id}/retry": CHAIN + " (the event outbox; events:manage, admin only)",
 }
 
 
