@@ -380,6 +380,11 @@ def fetch(model: type[M], where: str, params: Sequence[Any], *, for_update: bool
         sql = (f"SELECT {', '.join(_qn(db, f.column) for f in fields)} FROM {_qn(db, model._meta.db_table)} "
                f"WHERE {where} LIMIT 1" + (" FOR UPDATE" if lock else ""))
         plan = _plans[key] = (_sql(db, sql), fields, [f.attname for f in fields])
+    return _first(db, model, plan, params)
+
+
+def _first(db: BaseDatabaseWrapper, model: type[M], plan: Any, params: Sequence[Any]) -> M | None:
+    """The first row of a planned SELECT as a model instance (None when there is none)."""
     sql, fields, names = plan
     cursor = _run(db, sql, params)
     row = cursor.fetchone()
@@ -403,13 +408,7 @@ def fetch_joined(model: type[M], join: str, where: str, params: Sequence[Any], *
         sql = (f"SELECT {', '.join('t.' + _qn(db, f.column) for f in fields)} FROM {_qn(db, model._meta.db_table)} t "
                f"{join} WHERE {where} LIMIT 1 {lock}")
         plan = _plans[key] = (_sql(db, sql), fields, [f.attname for f in fields])
-    sql, fields, names = plan
-    cursor = _run(db, sql, params)
-    row = cursor.fetchone()
-    cursor.close()
-    if row is None:
-        return None
-    return model.from_db(db.alias, names, _from_db(db, fields, row))
+    return _first(db, model, plan, params)
 
 
 def add(model: type[Model], pk: Any, deltas: dict[str, int]) -> int:
