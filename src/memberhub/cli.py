@@ -16,6 +16,27 @@ import signal
 import sys
 
 ALIASES = {"import": "import_data"}
+# What `memberhub`, `memberhub --help` print: the product's commands, at once (Django's own
+# help would first load every app to list its commands, including Django's for developers).
+USAGE = """usage: memberhub COMMAND [options]
+
+commands:
+  serve        start the service: web server and background jobs (--demo loads demo data)
+  worker       run the background and periodic jobs apart from serve (serve --no-worker)
+  migrate      apply database migrations
+  check        configuration, database, migrations, encryption keys, job consumer
+  createadmin  create a staff account
+  apikey       create, list or revoke integration keys
+  import       import members or orders from CSV or Excel
+  loyalty      run the loyalty jobs now (nightly), import CDNOW-style orders (import-orders)
+  analytics    RFM, lifetime value and programme health (--from-csv: any file, no database)
+  events       the event outbox: list deliveries, retry dead ones, sweep
+  backup       a consistent backup while the service runs
+  restore      restore a backup (stop the service first)
+
+`memberhub COMMAND --help` shows a command's options; `memberhub help --all` lists every command,
+Django's own included.
+"""
 
 
 def _from_csv(args: list[str]) -> bool:
@@ -27,6 +48,11 @@ def _from_csv(args: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args in (["--help"], ["-h"], ["help"]):
+        sys.stdout.write(USAGE)
+        return 0
+    if args[:2] == ["help", "--all"]:
+        args = ["help"]
     if args and args[0] == "analytics" and _from_csv(args[1:]):
         # Works on any export without a database or even settings.
         from memberhub.analytics.csv_cli import run

@@ -141,3 +141,15 @@ def test_it_says_so_when_the_database_cannot_be_reached(tmp_path: Path) -> None:
     r = _run(tmp_path, "serve", "--port", "0", DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/nowhere")
     assert r.returncode == 1, r.stderr
     assert "memberhub: the database cannot be reached" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_help_lists_the_products_commands_without_loading_django(capsys: pytest.CaptureFixture[str]) -> None:
+    from memberhub.cli import main
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("serve", "worker", "check", "backup", "restore", "events", "analytics"):
+        assert f"\n  {command} " in out, command
+    probe = "import sys; from memberhub.cli import main; main(['--help']); print('django.apps' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip().endswith("False"), r.stdout + r.stderr
