@@ -44,6 +44,15 @@ def _in_transaction() -> bool:
     return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
 
 
+def take_outliving(carrier: Any) -> list[Callable[[], None]]:
+    """The writes `carrier` holds, taken off it: for a caller that commits them itself, in the
+    transaction it is about to commit."""
+    writes = list(getattr(carrier, ATTR, None) or ())
+    if hasattr(carrier, ATTR):
+        delattr(carrier, ATTR)
+    return writes
+
+
 def run_outliving(carrier: Any) -> None:
     """Run the writes `carrier` holds, each in its own transaction, once; nothing while a
     transaction is still open (it would be rolled back with it: a layer further out runs them)."""

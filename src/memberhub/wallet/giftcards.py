@@ -49,7 +49,7 @@ from memberhub.core.errors import (
     RateLimited,
     ValidationFailed,
 )
-from memberhub.core.outlive import outlive_rollback, run_outliving
+from memberhub.core.outlive import outlive_rollback, run_outliving, take_outliving
 from memberhub.domain import wallet as rules
 from memberhub.domain.coupon_codes import code_normalize, code_verify, codes_generate
 from memberhub.domain.member_status import Act
@@ -234,28 +234,45 @@ def gift_card_spend(*, actor: Principal, code: str, amount_fen: int, order_no: s
     ref = _ref(order_no)
     now = now or timezone.now()
     the_store = _store(actor, store)
+    # Called on its own, a refused PIN is recorded in this transaction, under the card's lock:
+    # the next spend waiting for that lock sees the count and the lock, so a burst of parallel
+    # guesses gets no more tries than one after another. Inside a caller's transaction (a
+    # checkout) the refusal rolls that back, and the record is written once it has.
+    outermost = not transaction.get_connection().in_atomic_block
+    refused: ApplicationError | None = None
     try:
         with transaction.atomic():
             card = gift_card_get(actor=actor, code=code, for_update=True)
-            pin_check(card, actor, pin, now)
-            if (done := card.movements.filter(kind=GiftCardMovement.Kind.SPEND, ref=ref).first()) is not None:
-                replay_check(requested_fen=done.requested_fen if done.requested_fen is not None else -done.amount_fen,
-                             asked_fen=amount_fen)
-                return done
-            _usable(card, now)
-            if card.member_id is not None:  # a card bound to a frozen member is frozen with them
-                member_act_check(card.member_id, Act.STORED_VALUE)
-            draw = rules.gift_card_draw(card=rules.GiftCard(code=card.code, balance_fen=card.balance_fen),
-                                        amount_fen=amount_fen, allow_partial=allow_partial)
-            if draw.drawn_fen == 0:
-                raise Conflict(_("The balance is too low."), code="insufficient_balance")
-            movement = _move(card, kind=GiftCardMovement.Kind.SPEND, amount=-draw.drawn_fen, ref=ref, actor=actor,
-                             now=now, store=the_store, requested_fen=amount_fen)
-            audit_record(actor=actor, action="gift_card.spend", target=card,
-                         after={"amount_fen": -draw.drawn_fen, "ref": ref})
+            try:
+                pin_check(card, actor, pin, now)
+            except ApplicationError as exc:
+                if not outermost:
+                    raise
+                for write in take_outliving(exc):
+                    write()
+                refused = exc
+            if refused is None:
+                done = card.movements.filter(kind=GiftCardMovement.Kind.SPEND, ref=ref).first()
+                if done is not None:
+                    replay_check(requested_fen=done.requested_fen if done.requested_fen is not None
+                                 else -done.amount_fen, asked_fen=amount_fen)
+                    return done
+                _usable(card, now)
+                if card.member_id is not None:  # a card bound to a frozen member is frozen with them
+                    member_act_check(card.member_id, Act.STORED_VALUE)
+                draw = rules.gift_card_draw(card=rules.GiftCard(code=card.code, balance_fen=card.balance_fen),
+                                            amount_fen=amount_fen, allow_partial=allow_partial)
+                if draw.drawn_fen == 0:
+                    raise Conflict(_("The balance is too low."), code="insufficient_balance")
+                movement = _move(card, kind=GiftCardMovement.Kind.SPEND, amount=-draw.drawn_fen, ref=ref,
+                                 actor=actor, now=now, store=the_store, requested_fen=amount_fen)
+                audit_record(actor=actor, action="gift_card.spend", target=card,
+                             after={"amount_fen": -draw.drawn_fen, "ref": ref})
     except ApplicationError as exc:
         run_outliving(exc)  # a refused PIN is recorded now if this was the outermost transaction
         raise
+    if refused is not None:
+        raise refused  # its record committed with the transaction above
     return movement
 
 
